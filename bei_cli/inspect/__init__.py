@@ -1,0 +1,1 @@
+"""Checkpoint inspection: config.json + sentence-transformers files -> ModelProfile."""
