@@ -1,7 +1,7 @@
-"""ModelProfile: everything later steps need to know about a checkpoint, decided once.
+"""ModelProfile: what later steps need to know about a checkpoint, decided once.
 
-Produced by `bei_cli.inspect.inspect_checkpoint`, stored in the artifact's manifest.json, read by the
-engine and the server. Frozen and JSON-round-trippable (`to_dict` / `from_dict`).
+Produced by `bei_cli.inspect.inspect_checkpoint`, stored in the artifact's manifest.json,
+read by the engine and the server. Frozen and JSON-round-trippable (`to_dict` / `from_dict`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,52 @@
+"""`fetch_checkpoint`: one dispatch table from `checkpoint_repository.source` to its adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+from bei_cli.checkpoint.hf import fetch_from_hub
+from bei_cli.checkpoint.local import fetch_local
+from bei_cli.checkpoint.pending import PENDING_SOURCES, SOURCE_PARAM, fetch_baseten_training
+from bei_cli.checkpoint.secrets import SecretLookup
+from bei_cli.checkpoint.spec import Fetcher, FetchOptions, RepoSpec
+from bei_cli.errors import ConfigError
+
+FETCHERS: Mapping[str, Fetcher] = MappingProxyType(
+    {
+        "HF": fetch_from_hub,
+        "LOCAL": fetch_local,
+        "BASETEN_TRAINING": fetch_baseten_training,
+        **PENDING_SOURCES,
+    }
+)
+
+
+def fetch_checkpoint(
+    repo: RepoSpec,
+    *,
+    secrets: SecretLookup,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    offline: bool = False,
+    allow_pickle: bool = False,
+) -> Path:
+    """Make the checkpoint available locally and return its directory (validated: config.json,
+    tokenizer.json and safetensors weights, or pickle weights when `allow_pickle`)."""
+    fetcher = FETCHERS.get(repo.source)
+    if fetcher is None:
+        source = getattr(repo.source, "value", repo.source)
+        raise ConfigError(
+            f"unknown checkpoint_repository source {source!r}.",
+            param=SOURCE_PARAM,
+            hint=f"Use one of: {', '.join(FETCHERS)}.",
+        )
+    options = FetchOptions(
+        secrets=secrets,
+        cache_dir=cache_dir,
+        progress=progress,
+        offline=offline,
+        allow_pickle=allow_pickle,
+    )
+    return fetcher(repo, options)

@@ -1,0 +1,140 @@
+"""`inspect_checkpoint`: a checkpoint directory -> ModelProfile. Pure: reads files, no network,
+no torch. Whatever it has to assume is recorded in `fallbacks` and logged once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bei_cli.errors import UnsupportedModelError
+from bei_cli.inspect.architectures import Architecture, resolve_architecture
+from bei_cli.inspect.files import read_json_object, read_optional_object
+from bei_cli.inspect.lengths import max_seq_len
+from bei_cli.inspect.profile import DenseLayer, ModelProfile, PaddingSide
+from bei_cli.inspect.st_modules import Modules, Pooling, read_modules, read_prompts
+
+log = logging.getLogger(__name__)
+
+# config.json keys that hold the hidden size, by family naming (DistilBERT says `dim`).
+HIDDEN_SIZE_KEYS = ("hidden_size", "dim", "d_model")
+LABELED_TASKS = frozenset({"classify", "rerank", "ner"})
+PADDING_SIDES: tuple[PaddingSide, ...] = ("left", "right")
+
+
+def inspect_checkpoint(model_dir: Path, *, base_model: str) -> ModelProfile:
+    """Decide task, attention, pooling, dims and limits from the checkpoint's own files.
+
+    base_model is trt_llm.build.base_model ("encoder" or "encoder_bert"); encoder_bert runs
+    causal families (Qwen, Llama, ...) bidirectionally.
+    """
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        raise UnsupportedModelError(
+            f"{model_dir} has no config.json.",
+            hint="Inspect a transformers checkpoint directory (saved with save_pretrained).",
+        )
+    config = read_json_object(config_path)
+    arch = resolve_architecture(config, base_model=base_model)
+    tokenizer_config = read_optional_object(model_dir / "tokenizer_config.json")
+    seq_len = max_seq_len(
+        config,
+        arch.family,
+        sbert_config=read_optional_object(model_dir / "sentence_bert_config.json"),
+        tokenizer_config=tokenizer_config,
+    )
+    hidden_size = _hidden_size(config, config_path)
+    notes: list[str] = list(seq_len.notes)
+    modules = Modules()
+    if arch.task == "embed":
+        modules, pooling_note = _embedding_modules(model_dir, arch)
+        notes += pooling_note
+        _check_dense_chain(modules.dense, hidden_size)
+    prompts = read_prompts(model_dir)
+    for note in notes:
+        log.warning("inspect %s: %s", model_dir, note)
+    pooling = modules.pooling
+    return ModelProfile(
+        architecture=arch.name,
+        model_type=arch.model_type,
+        task=arch.task,
+        attention=arch.attention,
+        hidden_size=hidden_size,
+        max_seq_len=seq_len.value,
+        embedding_dim=modules.dense[-1].out_features if modules.dense else hidden_size,
+        pooling=pooling.mode if pooling else None,
+        pooling_include_prompt=pooling.include_prompt if pooling else True,
+        normalize=modules.normalize,
+        dense=modules.dense,
+        prompts=prompts.prompts,
+        default_prompt_name=prompts.default_prompt_name,
+        id2label=_id2label(config, arch, config_path),
+        problem_type=config.get("problem_type"),
+        padding_side=_padding_side(arch, tokenizer_config),
+        fallbacks=tuple(notes),
+    )
+
+
+def _embedding_modules(model_dir: Path, arch: Architecture) -> tuple[Modules, list[str]]:
+    modules = read_modules(model_dir)
+    if modules is not None and modules.pooling is not None:
+        return modules, []
+    assumed = Pooling(mode=arch.family.pooling)
+    if modules is None:
+        note = (
+            f"pooling: no sentence-transformers modules.json; assumed {assumed.mode} pooling "
+            f"(the {arch.model_type} default), no Dense, no normalization"
+        )
+        return Modules(pooling=assumed), [note]
+    note = (
+        f"pooling: modules.json has no Pooling module; assumed {assumed.mode} pooling "
+        f"(the {arch.model_type} default)"
+    )
+    return Modules(pooling=assumed, normalize=modules.normalize, dense=modules.dense), [note]
+
+
+def _hidden_size(config: Mapping[str, Any], path: Path) -> int:
+    for key in HIDDEN_SIZE_KEYS:
+        value = config.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise UnsupportedModelError(f"{path} has no hidden size ({' / '.join(HIDDEN_SIZE_KEYS)}).")
+
+
+def _check_dense_chain(dense: tuple[DenseLayer, ...], hidden_size: int) -> None:
+    width = hidden_size
+    for layer in dense:
+        if layer.in_features != width:
+            raise UnsupportedModelError(
+                f"Dense module {layer.path} expects {layer.in_features} inputs but gets {width}.",
+                hint="The Dense modules' in_features must chain from the pooled hidden size.",
+            )
+        width = layer.out_features
+
+
+def _id2label(
+    config: Mapping[str, Any], arch: Architecture, path: Path
+) -> tuple[tuple[int, str], ...]:
+    if arch.task not in LABELED_TASKS:
+        return ()  # transformers writes LABEL_0/LABEL_1 into every config; meaningless here
+    raw = config.get("id2label")
+    if not isinstance(raw, dict) or not raw:
+        raise UnsupportedModelError(
+            f"{arch.name} is a {arch.task} model but {path} has no id2label.",
+            hint='Add the labels to config.json, e.g. "id2label": {"0": "negative", '
+            '"1": "positive"} (one entry per output; a reranker has one).',
+        )
+    try:
+        return tuple(sorted((int(i), str(label)) for i, label in raw.items()))
+    except ValueError as exc:
+        raise UnsupportedModelError(f"{path}: id2label keys must be integers: {exc}") from exc
+
+
+def _padding_side(arch: Architecture, tokenizer_config: Mapping[str, Any]) -> PaddingSide:
+    """The tokenizer's own padding_side when it declares one, else by attention."""
+    declared = tokenizer_config.get("padding_side")
+    for side in PADDING_SIDES:
+        if declared == side:
+            return side
+    return arch.padding_side
