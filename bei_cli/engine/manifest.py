@@ -1,0 +1,127 @@
+"""manifest.json: what an engine artifact is, written once by `build` and read by `serve`.
+
+The manifest is the artifact's only source of truth at serve time: engine and dtype, the model
+profile, serving limits, where the checkpoint came from (never credentials) and the size and
+sha256 of every file. Its JSON is deterministic -- sorted keys, no timestamps -- so the same
+inputs give a byte-identical manifest (and, later, the same image digest).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from bei_cli import __version__
+from bei_cli.errors import ArtifactError
+from bei_cli.inspect.profile import ModelProfile
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+OPTIONAL_KEYS = frozenset({"files", "revision"})
+REBUILD_HINT = "Rebuild the artifact with `bei build` (this bei reads manifest format 1)."
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Serving limits decided at build time."""
+
+    max_num_tokens: int  # token budget of one engine batch
+    max_batch_size: int  # sequences per engine batch
+    max_seq_len: int  # longest single input, tokens
+    max_client_batch_size: int  # inputs per request
+    max_concurrent_requests: int  # requests in flight before answering 429
+    auto_truncate: bool  # truncate over-long inputs instead of rejecting them
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """Where the checkpoint came from. Never holds credentials."""
+
+    source: str  # "HF", "S3", "GCS", "AZURE", "REMOTE_URL", "LOCAL", ...
+    repo: str
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str  # relative to the artifact root, "/"-separated, e.g. "model/config.json"
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    engine: str  # key of the engine table in bei_cli.engine.artifact ("torch", "fake")
+    dtype: str  # "float32", "bfloat16", ...
+    device_kind: str  # what it was built for: "cpu" or "cuda"
+    quantization: str  # "no_quant", ...
+    profile: ModelProfile
+    limits: Limits
+    default_route: str  # what `POST /` serves, e.g. "/v1/embeddings"
+    served_model_name: str
+    source: SourceRecord
+    files: tuple[FileRecord, ...] = ()  # sorted by path
+    format_version: int = FORMAT_VERSION
+    bei_version: str = __version__  # the bei that built it
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["profile"] = self.profile.to_dict()
+        data["files"] = {f.path: {"size": f.size, "sha256": f.sha256} for f in self.files}
+        return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ArtifactError(
+                f"{MANIFEST_NAME} is not valid JSON: {exc}", hint=REBUILD_HINT
+            ) from exc
+        if not isinstance(data, dict):
+            raise ArtifactError(f"{MANIFEST_NAME} is not a JSON object.", hint=REBUILD_HINT)
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ArtifactError(
+                f"{MANIFEST_NAME} has format_version {version!r}; this bei reads {FORMAT_VERSION}.",
+                hint=REBUILD_HINT,
+            )
+        _require_keys(data, cls, "manifest")
+        try:
+            return _decode(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ArtifactError(
+                f"{MANIFEST_NAME} is incomplete or malformed: {exc!r}", hint=REBUILD_HINT
+            ) from exc
+
+
+def _require_keys(data: dict[str, Any], cls: type, where: str) -> None:
+    required = {f.name for f in fields(cls)} - OPTIONAL_KEYS
+    missing = sorted(required - data.keys())
+    if missing:
+        raise ArtifactError(
+            f"{MANIFEST_NAME} {where} lacks {', '.join(missing)}.", hint=REBUILD_HINT
+        )
+
+
+def _decode(data: dict[str, Any]) -> Manifest:
+    _require_keys(data["limits"], Limits, "limits")
+    files = tuple(
+        FileRecord(path=path, size=int(entry["size"]), sha256=str(entry["sha256"]))
+        for path, entry in sorted(data.get("files", {}).items())
+    )
+    return Manifest(
+        format_version=data["format_version"],
+        bei_version=str(data["bei_version"]),
+        engine=str(data["engine"]),
+        dtype=str(data["dtype"]),
+        device_kind=str(data["device_kind"]),
+        quantization=str(data["quantization"]),
+        profile=ModelProfile.from_dict(data["profile"]),
+        limits=Limits(**data["limits"]),
+        default_route=str(data["default_route"]),
+        served_model_name=str(data["served_model_name"]),
+        source=SourceRecord(**data["source"]),
+        files=files,
+    )

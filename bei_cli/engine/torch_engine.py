@@ -1,0 +1,192 @@
+"""The torch engine: transformers models on CPU or CUDA, the reference runtime.
+
+A Batch is padded to its own longest sequence (never to max_seq_len), run once under
+`torch.inference_mode`, and turned into an Output by the task's head. Heads live in one table
+keyed by task, so classify/rerank/NER join by adding a row, not a branch.
+
+Not handled yet (noted for later releases): `pooling_include_prompt: false` (prompt tokens are
+pooled like any other), and forcing bidirectional attention on causal architectures.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from bei_cli.engine.base import Batch, EngineInfo, Output
+from bei_cli.engine.torch_layers import load_dense, pool_tensor
+from bei_cli.errors import EngineError, UnsupportedHardwareError, UnsupportedModelError
+from bei_cli.inspect.profile import ModelProfile, PoolingMode, Task
+
+log = logging.getLogger(__name__)
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+class OutputHead(Protocol):
+    """Turns the transformer's output for one padded batch into the engine's Output."""
+
+    def __call__(self, model_output: Any, mask: torch.Tensor) -> Output: ...
+
+    def empty(self) -> Output: ...
+
+
+@dataclass(frozen=True)
+class EmbeddingHead:
+    pooling: PoolingMode
+    dense: tuple[torch.nn.Module, ...]
+    dim: int
+
+    @classmethod
+    def load(cls, model_dir: Path, profile: ModelProfile, device: torch.device) -> EmbeddingHead:
+        if profile.pooling is None:
+            raise UnsupportedModelError(
+                f"{profile.architecture} is an embedding model without a pooling mode.",
+                hint="Add a sentence-transformers 1_Pooling/config.json to the checkpoint.",
+            )
+        dense = tuple(load_dense(model_dir, layer).to(device) for layer in profile.dense)
+        return cls(pooling=profile.pooling, dense=dense, dim=profile.embedding_dim)
+
+    def __call__(self, model_output: Any, mask: torch.Tensor) -> Output:
+        pooled = pool_tensor(model_output.last_hidden_state, mask, self.pooling)
+        for layer in self.dense:
+            pooled = layer(pooled)
+        return Output(embeddings=pooled.float().cpu().numpy())
+
+    def empty(self) -> Output:
+        return Output(embeddings=np.zeros((0, self.dim), dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class TaskSupport:
+    auto_class: str  # the transformers Auto* class that loads this task's checkpoints
+    head: Callable[[Path, ModelProfile, torch.device], OutputHead]
+
+
+TASKS: dict[Task, TaskSupport] = {
+    "embed": TaskSupport(auto_class="AutoModel", head=EmbeddingHead.load),
+}
+
+
+@dataclass
+class TorchEngine:
+    info: EngineInfo
+    model: torch.nn.Module
+    head: OutputHead
+    device: torch.device
+    pad_id: int
+    padding_side: str
+    accepts_token_types: bool
+
+    def run(self, batch: Batch) -> Output:
+        if len(batch) == 0:
+            return self.head.empty()
+        longest = int(batch.lengths.max())
+        if longest > self.info.max_seq_len:
+            raise EngineError(
+                f"a sequence of {longest} tokens exceeds max_seq_len {self.info.max_seq_len}."
+            )
+        ids, mask, types = batch.padded(self.pad_id, self.padding_side)
+        with torch.inference_mode():
+            mask_t = torch.from_numpy(mask).to(self.device)
+            inputs = {"input_ids": torch.from_numpy(ids).to(self.device), "attention_mask": mask_t}
+            if self.accepts_token_types:
+                inputs["token_type_ids"] = torch.from_numpy(types).to(self.device)
+            return self.head(self.model(**inputs), mask_t)
+
+
+def resolve_device(device: str) -> torch.device:
+    kind = device.split(":", 1)[0]
+    if kind == "cpu":
+        return torch.device("cpu")
+    if kind == "cuda" and torch.cuda.is_available():
+        return torch.device(device)
+    raise UnsupportedHardwareError(
+        f"device {device!r} is not available here.",
+        hint="Use --device cpu, or run on a machine with a CUDA GPU and a CUDA build of torch.",
+    )
+
+
+def resolve_dtype(dtype: str) -> torch.dtype:
+    if dtype not in DTYPES:
+        raise UnsupportedHardwareError(
+            f"the torch engine does not run dtype {dtype!r}.",
+            hint=f"Use one of: {', '.join(DTYPES)}.",
+        )
+    return DTYPES[dtype]
+
+
+def task_support(task: Task) -> TaskSupport:
+    if task not in TASKS:
+        raise UnsupportedModelError(
+            f"the torch engine does not serve {task} models yet; support comes in a later release.",
+            hint="This release serves embedding models (task embed).",
+        )
+    return TASKS[task]
+
+
+def load_transformer(model_dir: Path, auto_class: str, dtype: torch.dtype) -> torch.nn.Module:
+    """Load with SDPA attention where the architecture supports it, else its default."""
+    import transformers
+
+    loader = getattr(transformers, auto_class)
+    try:
+        model = loader.from_pretrained(model_dir, dtype=dtype, attn_implementation="sdpa")
+    except (ValueError, ImportError) as exc:
+        log.info("SDPA attention unavailable for %s (%s); using the default.", model_dir, exc)
+        model = loader.from_pretrained(model_dir, dtype=dtype)
+    return model.eval()
+
+
+def accepts_argument(model: torch.nn.Module, name: str) -> bool:
+    return name in inspect.signature(model.forward).parameters
+
+
+def load_torch_engine(
+    model_dir: Path,
+    profile: ModelProfile,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    max_batch_tokens: int = 16384,
+    max_batch_size: int = 128,
+    max_seq_len: int | None = None,
+) -> TorchEngine:
+    """Load the checkpoint in `model_dir` (weights of any float dtype, cast to `dtype`)."""
+    support = task_support(profile.task)
+    torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    model = load_transformer(model_dir, support.auto_class, torch_dtype).to(torch_device)
+    head = support.head(model_dir, profile, torch_device)
+    labels = profile.labels
+    info = EngineInfo(
+        name="torch",
+        task=profile.task,
+        dtype=dtype,
+        device=str(torch_device),
+        embedding_dim=profile.embedding_dim if profile.task == "embed" else len(labels),
+        labels=labels,
+        max_seq_len=max_seq_len or profile.max_seq_len,
+        max_batch_tokens=max_batch_tokens,
+        max_batch_size=max_batch_size,
+    )
+    pad_id = getattr(model.config, "pad_token_id", None)
+    return TorchEngine(
+        info=info,
+        model=model,
+        head=head,
+        device=torch_device,
+        pad_id=0 if pad_id is None else int(pad_id),
+        padding_side=profile.padding_side,
+        accepts_token_types=accepts_argument(model, "token_type_ids"),
+    )
