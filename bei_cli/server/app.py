@@ -1,0 +1,142 @@
+"""create_app: wire an engine, its tokenizer and profile into a FastAPI app.
+
+Routes: POST /v1/embeddings and /embeddings (OpenAI), POST /embed (TEI), GET /health, /info,
+/metrics, /openapi.json, /docs; POST / and POST /v1/models/model:predict go to
+`settings.default_route`. The app serves once: its lifespan starts the engine thread and, on
+shutdown (after uvicorn has drained in-flight requests), stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from bei_cli import __version__
+from bei_cli.engine.base import Engine
+from bei_cli.errors import ConfigError
+from bei_cli.inspect.profile import ModelProfile
+from bei_cli.server import health
+from bei_cli.server.admission import AdmissionGate
+from bei_cli.server.auth import ApiKeyAuth
+from bei_cli.server.batcher import Batcher
+from bei_cli.server.embedding import EmbeddingService
+from bei_cli.server.errors import install_error_handlers
+from bei_cli.server.metrics import ServerMetrics
+from bei_cli.server.middleware import DefaultRoute, ErrorGuard, RequestBodyGuard, RequestMetrics
+from bei_cli.server.openai.router import router as openai_router
+from bei_cli.server.openai.serving import OpenAIEmbeddings
+from bei_cli.server.settings import ServerSettings
+from bei_cli.server.state import ServerState
+from bei_cli.server.tei.router import router as tei_router
+from bei_cli.server.tei.serving import TeiEmbed
+from bei_cli.server.tokenizer import TextTokenizer
+
+# How long shutdown waits for the engine thread to finish queued work.
+ENGINE_STOP_TIMEOUT_S = 30.0
+
+
+def _capped(requested: int | None, engine_limit: int) -> int:
+    return engine_limit if requested is None else min(requested, engine_limit)
+
+
+def build_state(
+    engine: Engine, tokenizer: TextTokenizer, profile: ModelProfile, settings: ServerSettings
+) -> ServerState:
+    info = engine.info
+    max_batch_tokens = _capped(settings.max_batch_tokens, info.max_batch_tokens)
+    max_batch_size = _capped(settings.max_batch_size, info.max_batch_size)
+    if tokenizer.max_seq_len > max_batch_tokens:
+        raise ConfigError(
+            f"max_batch_tokens ({max_batch_tokens}) is smaller than the model's maximum input "
+            f"length ({tokenizer.max_seq_len} tokens): a single long input could not run.",
+            hint=f"Set max_batch_tokens to at least {tokenizer.max_seq_len}.",
+        )
+    metrics = ServerMetrics()
+    batcher = Batcher(
+        engine,
+        max_batch_tokens=max_batch_tokens,
+        max_batch_size=max_batch_size,
+        max_queued=settings.max_queued_items,
+        observer=metrics,
+    )
+    metrics.track_queue(lambda: batcher.queued)
+    return ServerState(
+        settings=settings,
+        profile=profile,
+        engine_info=info,
+        tokenizer=tokenizer,
+        batcher=batcher,
+        executor=ThreadPoolExecutor(
+            settings.tokenization_workers, thread_name_prefix="bei-tokenize"
+        ),
+        metrics=metrics,
+        max_batch_tokens=max_batch_tokens,
+        max_batch_size=max_batch_size,
+    )
+
+
+def _lifespan(state: ServerState) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.batcher.start()
+        state.ready = True
+        try:
+            yield
+        finally:
+            state.ready = False
+            await asyncio.to_thread(state.batcher.close, ENGINE_STOP_TIMEOUT_S)
+            state.executor.shutdown(wait=False)
+
+    return lifespan
+
+
+def create_app(
+    engine: Engine, tokenizer: TextTokenizer, profile: ModelProfile, settings: ServerSettings
+) -> FastAPI:
+    state = build_state(engine, tokenizer, profile, settings)
+    app = FastAPI(
+        title="bei",
+        version=__version__,
+        summary=f"{settings.served_model_name}: OpenAI- and TEI-compatible inference server",
+        lifespan=_lifespan(state),
+    )
+    service = EmbeddingService(
+        info=state.engine_info,
+        tokenizer=tokenizer,
+        batcher=state.batcher,
+        executor=state.executor,
+        gate=AdmissionGate(settings.max_concurrent_requests),
+        metrics=state.metrics,
+    )
+    prompts = dict(profile.prompts)
+    app.state.server = state
+    app.state.openai_embeddings = OpenAIEmbeddings(
+        service,
+        served_model_name=settings.served_model_name,
+        auto_truncate=settings.auto_truncate,
+        max_client_batch_size=settings.max_client_batch_size,
+        default_prompt=prompts.get(profile.default_prompt_name or ""),
+    )
+    app.state.tei_embed = TeiEmbed(
+        service,
+        auto_truncate=settings.auto_truncate,
+        max_client_batch_size=settings.max_client_batch_size,
+        prompts=prompts,
+        default_prompt_name=profile.default_prompt_name,
+    )
+    install_error_handlers(app)
+    auth = [Depends(ApiKeyAuth(settings.api_key))]
+    app.include_router(health.open_router)
+    app.include_router(health.info_router, dependencies=auth)
+    app.include_router(openai_router, dependencies=auth)
+    app.include_router(tei_router, dependencies=auth)
+    # Last added is outermost: metrics see every answer, including the guards' own.
+    app.add_middleware(DefaultRoute, default_route=settings.default_route)
+    app.add_middleware(RequestBodyGuard, limit_bytes=settings.payload_limit_bytes)
+    app.add_middleware(ErrorGuard)
+    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    return app

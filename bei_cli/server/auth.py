@@ -1,0 +1,31 @@
+"""Optional API-key check on model routes: `Authorization: Bearer KEY` (OpenAI SDK, performance
+client, TEI) or `Authorization: Api-Key KEY` (Baseten's documented form). Health, metrics and
+docs routes are mounted without it."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from bei_cli.errors import AuthenticationError
+
+SCHEMES = frozenset({"bearer", "api-key"})
+
+
+class ApiKeyAuth:
+    """A FastAPI dependency; with no key configured it lets everything through."""
+
+    def __init__(self, api_key: str | None) -> None:
+        self._key = api_key.encode() if api_key else None
+
+    def __call__(self, request: Request) -> None:
+        if self._key is None:
+            return
+        scheme, _, credential = request.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() not in SCHEMES or not credential:
+            raise AuthenticationError(
+                "Missing API key.", hint="Send `Authorization: Bearer <key>`."
+            )
+        if not hmac.compare_digest(credential.strip().encode(), self._key):
+            raise AuthenticationError("Invalid API key.")

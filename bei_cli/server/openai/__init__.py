@@ -1,0 +1,1 @@
+"""OpenAI-compatible embeddings: POST /v1/embeddings and /embeddings."""

@@ -1,0 +1,76 @@
+"""ServerSettings: every knob of the HTTP server, decided once by the caller and passed in.
+
+The server never reads the environment or the config file; `bei serve` builds this value from
+the validated config and CLI flags. Limits left as None fall back to the engine's own
+(`EngineInfo.max_batch_tokens` / `max_batch_size`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_PAYLOAD_LIMIT_BYTES = 8 * 1024 * 1024
+OPENAI_ROUTE = "/v1/embeddings"
+
+
+def default_tokenization_workers() -> int:
+    """TEI's default: one thread per core but one, clamped to 1..64."""
+    return min(64, max(1, (os.cpu_count() or 2) - 1))
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    """Interface to bind. Use 0.0.0.0 inside a container."""
+
+    port: int = 7997
+    """TCP port."""
+
+    max_batch_tokens: int | None = None
+    """Token budget of one engine call, counted padded (sequences x longest sequence).
+    None: the engine's own limit; a value above the engine's is capped to it."""
+
+    max_batch_size: int | None = None
+    """Most sequences in one engine call. None: the engine's own limit (capped the same way)."""
+
+    max_client_batch_size: int = 1024
+    """Most inputs in one HTTP request; more is answered 413. The performance client sends up
+    to 1024 per request, so TEI's default of 32 would be too small."""
+
+    max_concurrent_requests: int = 2048
+    """HTTP requests in flight on model routes; one more is answered 429 (clients retry it)."""
+
+    max_queued_items: int = 32_768
+    """Sequences waiting for the engine; a request that would exceed it is answered 429."""
+
+    auto_truncate: bool = True
+    """Truncate over-long inputs when the request does not say (`truncate: null`). The OpenAI
+    route always follows this setting, as TEI's does."""
+
+    served_model_name: str = "bei"
+    """The `model` value of OpenAI responses (the request's `model` is accepted and ignored)."""
+
+    default_route: str = OPENAI_ROUTE
+    """Where `POST /` and the Truss-style `POST /v1/models/model:predict` are sent
+    (Truss `webserver_default_route`)."""
+
+    api_key: str | None = None
+    """When set, model routes require `Authorization: Bearer KEY` or `Authorization: Api-Key
+    KEY`; /health, /metrics, /docs and /openapi.json stay open."""
+
+    payload_limit_bytes: int = DEFAULT_PAYLOAD_LIMIT_BYTES
+    """Largest request body; a bigger one is answered 413."""
+
+    tokenization_workers: int = field(default_factory=default_tokenization_workers)
+    """Threads that tokenize off the event loop."""
+
+    shutdown_timeout_s: float | None = 30.0
+    """On SIGTERM, how long in-flight requests may take to finish before the server exits
+    anyway. None waits for ever."""
+
+    access_log: bool = False
+    """uvicorn's per-request access log (off by default: it costs throughput)."""
+
+    log_level: str = "info"
+    """uvicorn log level: debug, info, warning, error."""

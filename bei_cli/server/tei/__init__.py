@@ -1,0 +1,1 @@
+"""Hugging Face text-embeddings-inference routes: POST /embed."""

@@ -1,0 +1,195 @@
+"""TextTokenizer: texts (or pre-tokenized ids) to the token-id lists the engine runs.
+
+Built from the checkpoint's own `tokenizer.json` with the `tokenizers` library -- the same Rust
+tokenizer transformers' fast tokenizers wrap -- so ids match sentence-transformers exactly:
+special tokens from the file's post-processor, prompt text prepended to the input (prompt + text),
+truncation to `max_seq_len` counting special tokens, on the right or on the left. Padding is the
+engine's job (a Batch is ragged). All methods are thread-safe: the tokenizer instances are
+configured once here and never mutated afterwards.
+
+Very long strings are not tokenized whole: only a window of characters that provably holds the
+tokens kept (see `_encode_windowed`), so a multi-megabyte document with truncation costs about as
+much as its first few thousand characters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from tokenizers import Encoding, Tokenizer
+
+from bei_cli.errors import EmptyInputError, InputTooLongError, InvalidRequestError
+
+Direction = Literal["left", "right"]
+
+# The first window holds this many characters per kept token; each retry quadruples it. English
+# averages ~4-5 characters per token, so the first window almost always suffices.
+WINDOW_CHARS_PER_TOKEN = 8
+# Without truncation a too-long text is an error whose message names its exact token count; only
+# texts beyond this many characters per allowed token are judged from a window ("more than N").
+REFUSAL_CHARS_PER_TOKEN = 64
+WINDOW_GROWTH = 4
+# Up to this many texts are encoded one by one: encode_batch dispatches to a Rayon pool and
+# releases the GIL, which costs more than it saves for a few short texts (and far more when the
+# engine thread holds the GIL: the call then waits for a GIL switch interval).
+FEW_TEXTS = 8
+_WHITESPACE_RUN = re.compile(r"\s+")
+TRUNCATE_HINT = "Pass truncate=true to cut inputs to the model's maximum length, or shorten them."
+
+
+def too_long(max_seq_len: int, given: int | str, param: str) -> InputTooLongError:
+    return InputTooLongError(
+        f"`inputs` must have less than {max_seq_len} tokens. Given: {given}",
+        hint=TRUNCATE_HINT,
+        param=param,
+    )
+
+
+class TextTokenizer:
+    def __init__(self, tokenizer_json: str, max_seq_len: int) -> None:
+        """`tokenizer_json`: the text of a tokenizer.json; `max_seq_len`: longest input, in
+        tokens, special tokens included (the profile's `max_seq_len`)."""
+        self.max_seq_len = max_seq_len
+        self._plain = self._load(tokenizer_json, None)
+        # post_process() applies the instance's truncation, then adds special tokens.
+        self._finishers: dict[Direction, Tokenizer] = {
+            "right": self._load(tokenizer_json, ("right", max_seq_len)),
+            "left": self._load(tokenizer_json, ("left", max_seq_len)),
+        }
+        self.num_special_tokens = self._plain.num_special_tokens_to_add(is_pair=False)
+        self.vocab_size = self._plain.get_vocab_size(with_added_tokens=True)
+        # Content tokens that fit next to the special tokens.
+        self.content_budget = max_seq_len - self.num_special_tokens
+        if self.content_budget < 1:
+            raise InvalidRequestError(
+                f"max_seq_len {max_seq_len} leaves no room next to "
+                f"{self.num_special_tokens} special tokens."
+            )
+
+    @classmethod
+    def from_dir(cls, directory: Path, max_seq_len: int) -> TextTokenizer:
+        return cls((directory / "tokenizer.json").read_text(encoding="utf-8"), max_seq_len)
+
+    @staticmethod
+    def _load(tokenizer_json: str, truncation: tuple[Direction, int] | None) -> Tokenizer:
+        tokenizer = Tokenizer.from_str(tokenizer_json)
+        # tokenizer.json may carry fixed padding/truncation from export time; we decide both.
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        if truncation is not None:
+            direction, max_length = truncation
+            tokenizer.enable_truncation(max_length, direction=direction)
+        return tokenizer
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        truncate: bool,
+        direction: Direction = "right",
+        prompt: str | None = None,
+        param: str = "inputs",
+    ) -> list[list[int]]:
+        """Token ids (special tokens included) of each text, prompt prepended.
+
+        Raises InputTooLongError when a text is longer than `max_seq_len` and `truncate` is off.
+        """
+        if prompt:
+            texts = [prompt + text for text in texts]
+        per_token = WINDOW_CHARS_PER_TOKEN if truncate else REFUSAL_CHARS_PER_TOKEN
+        window = self.content_budget * per_token
+        short = [i for i, text in enumerate(texts) if len(text) <= window]
+        ids: list[list[int]] = [[] for _ in texts]
+        encodings = self._encode_plain([texts[i] for i in short])
+        for i, encoding in zip(short, encodings, strict=True):
+            ids[i] = self._finish(encoding, truncate, direction, param)
+        for i, text in enumerate(texts):
+            if len(text) > window:
+                ids[i] = self._finish(
+                    self._encode_windowed(text, window, truncate, direction, param),
+                    truncate,
+                    direction,
+                    param,
+                )
+        return ids
+
+    def _encode_plain(self, texts: list[str]) -> list[Encoding]:
+        if len(texts) <= FEW_TEXTS:
+            return [self._plain.encode(text, add_special_tokens=False) for text in texts]
+        return list(self._plain.encode_batch(texts, add_special_tokens=False))
+
+    def _finish(
+        self, encoding: Encoding, truncate: bool, direction: Direction, param: str
+    ) -> list[int]:
+        if len(encoding) > self.content_budget and not truncate:
+            raise too_long(self.max_seq_len, len(encoding) + self.num_special_tokens, param)
+        return list(self._finishers[direction].post_process(encoding).ids)
+
+    def _encode_windowed(
+        self, text: str, window: int, truncate: bool, direction: Direction, param: str
+    ) -> Encoding:
+        """Encode only as much of `text` as decides the result.
+
+        Tokens of a window cut from the text equal the whole text's tokens up to the last
+        whitespace before the cut (right) / from the first whitespace after it (left): every
+        supported pre-tokenizer (BERT, ByteLevel, Metaspace) splits there and normalizers are
+        character-local. If the window holds more than `content_budget` such tokens, they are
+        the answer; otherwise the window grows until it is the whole text.
+        """
+        side: Direction = direction if truncate else "right"
+        needed = self.content_budget + 1
+        while window < len(text):
+            part = text[:window] if side == "right" else text[-window:]
+            encoding = self._plain.encode(part, add_special_tokens=False)
+            runs = list(_WHITESPACE_RUN.finditer(part))
+            if runs and len(encoding) >= needed:
+                offsets = encoding.offsets
+                if side == "right" and offsets[needed - 1][1] <= runs[-1].start():
+                    encoding.truncate(needed, direction="right")
+                    return self._checked(encoding, truncate, param)
+                if side == "left" and offsets[-needed][0] >= runs[0].end() - 1:
+                    encoding.truncate(needed, direction="left")
+                    return self._checked(encoding, truncate, param)
+            window *= WINDOW_GROWTH
+        return self._plain.encode(text, add_special_tokens=False)
+
+    def _checked(self, encoding: Encoding, truncate: bool, param: str) -> Encoding:
+        if not truncate:
+            raise too_long(self.max_seq_len, f"more than {self.max_seq_len}", param)
+        return encoding
+
+    def encode_ids(
+        self,
+        sequences: Sequence[Sequence[int]],
+        *,
+        truncate: bool,
+        direction: Direction = "right",
+        param: str = "inputs",
+    ) -> list[list[int]]:
+        """Validate pre-tokenized inputs: ids are used as given (no special tokens added), cut to
+        `max_seq_len` when truncating."""
+        out: list[list[int]] = []
+        for sequence in sequences:
+            if not sequence:
+                raise EmptyInputError("A token-id input cannot be empty.", param=param)
+            if min(sequence) < 0 or max(sequence) >= self.vocab_size:
+                raise InvalidRequestError(
+                    f"Token ids must be between 0 and {self.vocab_size - 1} (the vocabulary).",
+                    param=param,
+                )
+            ids = list(sequence)
+            if len(ids) > self.max_seq_len:
+                if not truncate:
+                    raise too_long(self.max_seq_len, len(ids), param)
+                keep = self.max_seq_len
+                ids = ids[:keep] if direction == "right" else ids[-keep:]
+            out.append(ids)
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Untruncated token counts, special tokens included."""
+        encodings = self._plain.encode_batch(list(texts), add_special_tokens=True)
+        return [len(encoding) for encoding in encodings]

@@ -1,0 +1,27 @@
+"""A real uvicorn server on FakeEngine + the MiniLM tokenizer, for tests that need a process:
+`python -m tests.unit.server.fake_server PORT DELAY_S` (run from the repository root)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from bei_cli.engine.fake import FakeEngine, fake_info
+from bei_cli.server.app import create_app
+from bei_cli.server.run import serve
+from bei_cli.server.settings import ServerSettings
+from bei_cli.server.tokenizer import TextTokenizer
+from tests.fixtures.models import minilm_dir
+from tests.unit.server.support import DIM, MAX_SEQ_LEN, make_profile
+
+
+def main(port: int, delay_s: float) -> None:
+    logging.basicConfig(level=logging.INFO)
+    settings = ServerSettings(port=port, tokenization_workers=1, shutdown_timeout_s=30)
+    engine = FakeEngine(fake_info(dim=DIM, max_seq_len=MAX_SEQ_LEN), delay_s=delay_s)
+    tokenizer = TextTokenizer.from_dir(minilm_dir(), MAX_SEQ_LEN)
+    serve(lambda: create_app(engine, tokenizer, make_profile(), settings), settings)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), float(sys.argv[2]))
