@@ -10,8 +10,8 @@ import os
 import sys
 from types import ModuleType
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from bei_cli import __version__
 from bei_cli.cli import build, fetch, inspect_cmd, schema, serve, validate
@@ -63,12 +63,16 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="bei", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(130)
-    except click.ClickException as exc:  # usage errors: unknown option, missing argument
-        exc.show()
+    except TyperException as exc:  # usage errors: unknown option, missing argument, bad value
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc.format_message()}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except BeiError as exc:
         render_error(exc)

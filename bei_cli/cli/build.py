@@ -1,12 +1,62 @@
-"""`bei build` (placeholder until implemented)."""
+"""`bei build CONFIG`: validate, fetch, inspect, plan and write the engine artifact."""
 
 from __future__ import annotations
 
-from bei_cli.errors import BuildError
+from pathlib import Path
+from typing import Annotated
 
-HELP = "Not implemented yet."
-EXAMPLE = "Example:  bei build --help"
+import typer
+from rich.console import Console
+
+from bei_cli import pipeline
+from bei_cli.cli.options import ConfigPath, OutputDir, SecretsDir, secret_lookup
+from bei_cli.config.load import load_config
+
+HELP = (
+    "Build an engine artifact from a Truss-compatible config.yaml: validate -> fetch checkpoint "
+    "-> inspect -> plan -> build and smoke-test the engine. The OCI image step is not built yet."
+)
+EXAMPLE = (
+    "Examples:  bei build examples/all-minilm-l6-v2/config.yaml -o build/minilm   |   "
+    "bei build config.yaml --dry-run"
+)
 
 
-def command() -> None:
-    raise BuildError("`bei build` is not implemented yet.")
+def command(
+    config: ConfigPath,
+    output: OutputDir = None,
+    secrets_dir: SecretsDir = Path("/secrets"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Fetch and inspect, print the plan, write nothing.")
+    ] = False,
+) -> None:
+    console = Console(stderr=True, highlight=False)
+    loaded = load_config(config)
+    for warning in loaded.warnings:
+        console.print(f"[yellow]warning[/]: {warning}", markup=True)
+    out_dir = output or pipeline.default_output_dir(loaded.config)
+    secrets = secret_lookup(secrets_dir)
+    if dry_run:
+        model_dir = pipeline.fetch(loaded, secrets)
+        profile = pipeline.inspect_checkpoint(
+            model_dir, base_model=str(loaded.config.trt_llm.build.base_model)
+        )
+        spec = pipeline.plan_artifact(loaded.config, profile)
+        console.print(f"plan for {config}: would write {out_dir}")
+        for key, value in sorted(vars(spec).items()):
+            console.print(f"  {key}: {value}", markup=False)
+        return
+    result = pipeline.build(loaded, out_dir, secrets=secrets)
+    manifest = result.manifest
+    console.print(
+        f"[green]built[/] {result.artifact_dir}  engine={manifest.engine} dtype={manifest.dtype} "
+        f"task={result.profile.task} dim={result.profile.embedding_dim} "
+        f"route={manifest.default_route}",
+        markup=True,
+    )
+    console.print(
+        "note: the OCI image step is not built yet (a later release); serve the artifact with "
+        f"`bei serve {result.artifact_dir}`.",
+        markup=False,
+    )
+    typer.echo(str(result.artifact_dir))

@@ -6,6 +6,7 @@ import os
 import traceback
 
 from rich.console import Console
+from rich.markup import escape
 
 from bei_cli.errors import BeiError
 
@@ -17,19 +18,19 @@ def debug_enabled() -> bool:
 
 
 def render_error(exc: BeiError) -> None:
-    where = f" [{exc.param}]" if exc.param else ""
-    _stderr.print(f"[bold red]error[/]{where}: {exc.message}", markup=True)
+    where = f" \\[{escape(exc.param)}]" if exc.param else ""
+    _stderr.print(f"[bold red]error[/]{where}: {escape(exc.message)}", markup=True)
     for line in exc.details:
         _stderr.print(f"  - {line}", markup=False)
     if exc.hint:
-        _stderr.print(f"[bold]hint[/]: {exc.hint}", markup=True)
+        _stderr.print(f"[bold]hint[/]: {escape(exc.hint)}", markup=True)
     if debug_enabled():
         _stderr.print(traceback.format_exc(), markup=False)
 
 
 def render_bug(exc: Exception) -> None:
     _stderr.print(
-        f"[bold red]internal error[/] ({type(exc).__name__}): {exc}", markup=True
+        f"[bold red]internal error[/] ({type(exc).__name__}): {escape(str(exc))}", markup=True
     )
     if debug_enabled():
         _stderr.print(traceback.format_exc(), markup=False)

@@ -1,0 +1,32 @@
+"""Every command has --help with an example (DEVELOPERS.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bei_cli.cli import COMMANDS
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bei_cli", name, "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Example" in result.stdout
+    assert f"bei {name}" in result.stdout
+
+
+def test_root_help_lists_every_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bei_cli", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    for name, _ in COMMANDS:
+        assert name in result.stdout
