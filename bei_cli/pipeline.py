@@ -6,11 +6,10 @@ The image step (OCI layers) is not built yet and says so; it comes with the pack
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from bei_cli.checkpoint import SecretLookup, fetch_checkpoint
+from bei_cli.checkpoint import FetchOptions, fetch_with_options
 from bei_cli.config.load import LoadedConfig
 from bei_cli.config.schema import BeiConfig
 from bei_cli.engine.build import ArtifactSpec, build_artifact
@@ -18,8 +17,6 @@ from bei_cli.engine.manifest import Manifest
 from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
 from bei_cli.inspect import inspect_checkpoint
 from bei_cli.inspect.profile import ModelProfile, Task
-
-log = logging.getLogger(__name__)
 
 # What `POST /` serves when the config does not say: the route of the model's task (Truss does
 # the same from config.json architectures).
@@ -59,13 +56,12 @@ def plan_artifact(config: BeiConfig, profile: ModelProfile) -> ArtifactSpec:
             hint="Set trt_llm.build.quantization_type: no_quant to build a 16/32-bit engine.",
         )
     options = config.bei
-    engine = "torch" if options.engine == "auto" else options.engine
-    dtype = "float32" if options.dtype == "auto" else options.dtype
     route = config.trt_llm.runtime.webserver_default_route or DEFAULT_ROUTE_BY_TASK[profile.task]
     max_seq_len = min(profile.max_seq_len, build.max_num_tokens)
     return ArtifactSpec(
-        engine=engine,
-        dtype=dtype,
+        engine=options.resolved_engine,
+        # This release builds for the CPU it runs on; GPU targets come with the quantize step.
+        dtype=options.resolved_dtype(on_gpu=False),
         quantization=build.quantization_type,
         limits={
             "max_num_tokens": build.max_num_tokens,
@@ -73,11 +69,12 @@ def plan_artifact(config: BeiConfig, profile: ModelProfile) -> ArtifactSpec:
             "max_seq_len": max_seq_len,
             "max_client_batch_size": options.max_client_batch_size,
             "max_concurrent_requests": options.max_concurrent_requests,
-            "auto_truncate": options.resolved_auto_truncate(build.base_model),
+            "auto_truncate": config.auto_truncate,
         },
         default_route=route,
-        served_model_name=options.served_model_name or config.model_name or profile.architecture,
+        served_model_name=config.served_model_name or profile.architecture,
         source=source_record(config),
+        api_key_secret=options.api_key_secret,
     )
 
 
@@ -92,22 +89,19 @@ def default_output_dir(config: BeiConfig, root: Path = Path("build")) -> Path:
     return root / name
 
 
-def fetch(loaded: LoadedConfig, secrets: SecretLookup, *, progress: bool = True) -> Path:
-    repo = loaded.config.trt_llm.build.checkpoint_repository
-    return fetch_checkpoint(repo, secrets=secrets, progress=progress)
+def fetch(loaded: LoadedConfig, options: FetchOptions) -> Path:
+    return fetch_with_options(loaded.config.trt_llm.build.checkpoint_repository, options)
 
 
-def build(
-    loaded: LoadedConfig,
-    out_dir: Path,
-    *,
-    secrets: SecretLookup,
-    progress: bool = True,
-) -> BuildResult:
+def inspect(loaded: LoadedConfig, model_dir: Path) -> ModelProfile:
+    base_model = str(loaded.config.trt_llm.build.base_model)
+    return inspect_checkpoint(model_dir, base_model=base_model)
+
+
+def build(loaded: LoadedConfig, out_dir: Path, fetch_options: FetchOptions) -> BuildResult:
     """The whole build: fetch, inspect, plan, write and smoke-test the engine artifact."""
-    config = loaded.config
-    model_dir = fetch(loaded, secrets, progress=progress)
-    profile = inspect_checkpoint(model_dir, base_model=str(config.trt_llm.build.base_model))
-    spec = plan_artifact(config, profile)
+    model_dir = fetch(loaded, fetch_options)
+    profile = inspect(loaded, model_dir)
+    spec = plan_artifact(loaded.config, profile)
     manifest = build_artifact(model_dir, profile, out_dir, spec=spec)
     return BuildResult(artifact_dir=out_dir, manifest=manifest, profile=profile)

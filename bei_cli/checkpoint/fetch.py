@@ -34,6 +34,18 @@ def fetch_checkpoint(
 ) -> Path:
     """Make the checkpoint available locally and return its directory (validated: config.json,
     tokenizer.json and safetensors weights, or pickle weights when `allow_pickle`)."""
+    options = FetchOptions(
+        secrets=secrets,
+        cache_dir=cache_dir,
+        progress=progress,
+        offline=offline,
+        allow_pickle=allow_pickle,
+    )
+    return fetch_with_options(repo, options)
+
+
+def fetch_with_options(repo: RepoSpec, options: FetchOptions) -> Path:
+    """`fetch_checkpoint` for callers that already hold a FetchOptions (the pipeline)."""
     fetcher = FETCHERS.get(repo.source)
     if fetcher is None:
         source = getattr(repo.source, "value", repo.source)
@@ -42,11 +54,4 @@ def fetch_checkpoint(
             param=SOURCE_PARAM,
             hint=f"Use one of: {', '.join(FETCHERS)}.",
         )
-    options = FetchOptions(
-        secrets=secrets,
-        cache_dir=cache_dir,
-        progress=progress,
-        offline=offline,
-        allow_pickle=allow_pickle,
-    )
     return fetcher(repo, options)

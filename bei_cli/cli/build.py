@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from bei_cli import pipeline
-from bei_cli.cli.options import ConfigPath, OutputDir, SecretsDir, secret_lookup
+from bei_cli.checkpoint import DEFAULT_SECRETS_DIR
+from bei_cli.cli.fetch import announce
+from bei_cli.cli.options import (
+    AllowPickle,
+    CacheDir,
+    ConfigPath,
+    Offline,
+    OutputDir,
+    Quiet,
+    SecretsDir,
+    fetch_options,
+)
 from bei_cli.config.load import load_config
 
 HELP = (
@@ -25,28 +35,30 @@ EXAMPLE = (
 def command(
     config: ConfigPath,
     output: OutputDir = None,
-    secrets_dir: SecretsDir = Path("/secrets"),
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Fetch and inspect, print the plan, write nothing.")
     ] = False,
+    cache_dir: CacheDir = None,
+    secrets_dir: SecretsDir = DEFAULT_SECRETS_DIR,
+    offline: Offline = False,
+    allow_pickle: AllowPickle = False,
+    quiet: Quiet = False,
 ) -> None:
     console = Console(stderr=True, highlight=False)
     loaded = load_config(config)
     for warning in loaded.warnings:
         console.print(f"[yellow]warning[/]: {warning}", markup=True)
     out_dir = output or pipeline.default_output_dir(loaded.config)
-    secrets = secret_lookup(secrets_dir)
+    options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle, quiet)
+    announce(loaded, quiet)
     if dry_run:
-        model_dir = pipeline.fetch(loaded, secrets)
-        profile = pipeline.inspect_checkpoint(
-            model_dir, base_model=str(loaded.config.trt_llm.build.base_model)
-        )
+        profile = pipeline.inspect(loaded, pipeline.fetch(loaded, options))
         spec = pipeline.plan_artifact(loaded.config, profile)
         console.print(f"plan for {config}: would write {out_dir}")
         for key, value in sorted(vars(spec).items()):
             console.print(f"  {key}: {value}", markup=False)
         return
-    result = pipeline.build(loaded, out_dir, secrets=secrets)
+    result = pipeline.build(loaded, out_dir, options)
     manifest = result.manifest
     console.print(
         f"[green]built[/] {result.artifact_dir}  engine={manifest.engine} dtype={manifest.dtype} "

@@ -12,9 +12,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bei_cli import pipeline
 from bei_cli.checkpoint import DEFAULT_SECRETS_DIR
-from bei_cli.cli.fetch import AllowPickle, CacheDir, FetchFlags, Offline, Quiet, fetch_configured
-from bei_cli.cli.options import SecretsDir
+from bei_cli.cli.fetch import announce
+from bei_cli.cli.options import (
+    AllowPickle,
+    CacheDir,
+    Offline,
+    Quiet,
+    SecretsDir,
+    fetch_options,
+)
 from bei_cli.config.load import load_config
 from bei_cli.inspect import ModelProfile, inspect_checkpoint
 
@@ -110,8 +118,9 @@ def command(
         model_dir, chosen = target, base_model or DEFAULT_DIR_BASE_MODEL
     else:
         loaded = load_config(target)
-        flags = FetchFlags(cache_dir, secrets_dir, offline, allow_pickle, quiet)
-        model_dir = fetch_configured(loaded, flags)
+        announce(loaded, quiet)
+        options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle, quiet)
+        model_dir = pipeline.fetch(loaded, options)
         chosen = base_model or str(loaded.config.trt_llm.build.base_model)
     profile = inspect_checkpoint(model_dir, base_model=chosen)
     if as_json:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bei_cli.checkpoint import SecretLookup
+from bei_cli.checkpoint import DEFAULT_SECRETS_DIR, FetchOptions, SecretLookup
 
 ConfigPath = Annotated[
     Path,
@@ -29,8 +29,42 @@ SecretsDir = Annotated[
         help="Directory of secret files (one file per secret name), like Truss mounts them.",
     ),
 ]
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Hugging Face cache directory (default: HF_HUB_CACHE, else HF_HOME/hub).",
+        show_default=False,
+    ),
+]
+Offline = Annotated[
+    bool,
+    typer.Option("--offline", help="Use only cached files, no network (= HF_HUB_OFFLINE=1)."),
+]
+AllowPickle = Annotated[
+    bool,
+    typer.Option(
+        "--allow-pickle",
+        help="Accept pytorch_model.bin where there are no safetensors. Unpickling can run code: "
+        "trusted checkpoints only.",
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
-def secret_lookup(secrets_dir: Path) -> SecretLookup:
-    """The CLI edge is where the process environment is read, once."""
-    return SecretLookup(environ=dict(os.environ), secrets_dir=secrets_dir)
+def fetch_options(
+    secrets_dir: Path = DEFAULT_SECRETS_DIR,
+    cache_dir: Path | None = None,
+    offline: bool = False,
+    allow_pickle: bool = False,
+    quiet: bool = False,
+) -> FetchOptions:
+    """The fetch flags every fetching command shares, as the checkpoint step's options."""
+    # The CLI edge is where the process environment is read, once.
+    return FetchOptions(
+        secrets=SecretLookup(environ=dict(os.environ), secrets_dir=secrets_dir),
+        cache_dir=cache_dir,
+        progress=not quiet,
+        offline=offline,
+        allow_pickle=allow_pickle,
+    )

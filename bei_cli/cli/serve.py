@@ -13,7 +13,16 @@ import typer
 from rich.console import Console
 
 from bei_cli import pipeline
-from bei_cli.cli.options import OutputDir, SecretsDir, secret_lookup
+from bei_cli.checkpoint import DEFAULT_SECRETS_DIR
+from bei_cli.cli.fetch import announce
+from bei_cli.cli.options import (
+    AllowPickle,
+    CacheDir,
+    Offline,
+    OutputDir,
+    SecretsDir,
+    fetch_options,
+)
 from bei_cli.config.load import load_config
 from bei_cli.server.launch import ServeOptions, serve_artifact
 
@@ -45,17 +54,22 @@ def command(
         ),
     ] = None,
     output: OutputDir = None,
-    secrets_dir: SecretsDir = Path("/secrets"),
+    cache_dir: CacheDir = None,
+    secrets_dir: SecretsDir = DEFAULT_SECRETS_DIR,
+    offline: Offline = False,
+    allow_pickle: AllowPickle = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     artifact_dir = target
+    options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle)
     if target.is_file():
         loaded = load_config(target)
         out_dir = output or pipeline.default_output_dir(loaded.config)
-        result = pipeline.build(loaded, out_dir, secrets=secret_lookup(secrets_dir))
-        artifact_dir = result.artifact_dir
+        announce(loaded, quiet=False)
+        artifact_dir = pipeline.build(loaded, out_dir, options).artifact_dir
     Console(stderr=True).print(f"serving {artifact_dir} on http://{host}:{port}", markup=False)
     serve_artifact(
         artifact_dir,
         ServeOptions(host=host, port=port, device=device, api_key=api_key, log_level=log_level),
+        secrets=options.secrets,
     )
