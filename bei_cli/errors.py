@@ -136,6 +136,23 @@ class UnsupportedRouteError(InvalidRequestError):
     http_status = 424
 
 
+class RouteNotFoundError(InvalidRequestError):
+    """No route at this path."""
+
+    http_status = 404
+    error_type = "not_found_error"
+
+
+class MethodNotAllowedError(InvalidRequestError):
+    http_status = 405
+
+
+class UnsupportedMediaTypeError(MalformedRequestError):
+    """The body is not sent as application/json."""
+
+    http_status = 415
+
+
 class AuthenticationError(BeiError):
     """Missing or wrong API key."""
 

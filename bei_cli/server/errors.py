@@ -22,29 +22,15 @@ from bei_cli.errors import (
     BeiError,
     InvalidRequestError,
     MalformedRequestError,
+    MethodNotAllowedError,
     NotReadyError,
     OverloadedError,
     PayloadTooLargeError,
+    RouteNotFoundError,
+    UnsupportedMediaTypeError,
 )
 
 log = logging.getLogger(__name__)
-
-
-class RouteNotFoundError(InvalidRequestError):
-    """No route at this path (HTTP transport only, so it lives with the server)."""
-
-    http_status = 404
-    error_type = "not_found_error"
-
-
-class MethodNotAllowedError(InvalidRequestError):
-    http_status = 405
-
-
-class UnsupportedMediaTypeError(MalformedRequestError):
-    """The body is not sent as application/json."""
-
-    http_status = 415
 
 
 class ClientDisconnectedError(Exception):

@@ -14,8 +14,8 @@ import time
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bei_cli.errors import BeiError, PayloadTooLargeError
-from bei_cli.server.errors import UnsupportedMediaTypeError, error_response, internal_error_response
+from bei_cli.errors import BeiError, PayloadTooLargeError, UnsupportedMediaTypeError
+from bei_cli.server.errors import error_response, internal_error_response
 from bei_cli.server.metrics import ServerMetrics
 
 TRUSS_PREDICT_ROUTE = "/v1/models/model:predict"
