@@ -49,6 +49,7 @@ class ArtifactSpec:
     served_model_name: str
     source: Mapping[str, str | None]  # {"source", "repo", "revision"}; anything else is dropped
     device_kind: str = "cpu"
+    api_key_secret: str | None = None  # a secret's name, never its value
 
 
 def console_progress() -> Progress:
@@ -91,6 +92,7 @@ def build_artifact(
             served_model_name=spec.served_model_name,
             source=source_from(spec.source),
             files=record_files(staging),
+            api_key_secret=spec.api_key_secret,
         )
         write_manifest(staging, manifest)
         smoke_test(staging, manifest, report)

@@ -18,7 +18,7 @@ from bei_cli.inspect.profile import ModelProfile
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-OPTIONAL_KEYS = frozenset({"files", "revision"})
+OPTIONAL_KEYS = frozenset({"files", "revision", "api_key_secret"})
 REBUILD_HINT = "Rebuild the artifact with `bei build` (this bei reads manifest format 1)."
 
 
@@ -62,6 +62,9 @@ class Manifest:
     served_model_name: str
     source: SourceRecord
     files: tuple[FileRecord, ...] = ()  # sorted by path
+    # The NAME of the secret holding the API key clients must send; the key itself is looked up
+    # when serving and never stored.
+    api_key_secret: str | None = None
     format_version: int = FORMAT_VERSION
     bei_version: str = __version__  # the bei that built it
 
@@ -124,4 +127,5 @@ def _decode(data: dict[str, Any]) -> Manifest:
         served_model_name=str(data["served_model_name"]),
         source=SourceRecord(**data["source"]),
         files=files,
+        api_key_secret=data.get("api_key_secret"),
     )

@@ -7,17 +7,25 @@ the device, the API key and the log level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from fastapi import FastAPI
 
 from bei_cli.engine.artifact import MODEL_DIR, load_engine
 from bei_cli.engine.manifest import Manifest
+from bei_cli.errors import CredentialsError
 from bei_cli.server.app import create_app
 from bei_cli.server.run import serve
 from bei_cli.server.settings import ServerSettings
 from bei_cli.server.tokenizer import TextTokenizer
+
+
+class SecretSource(Protocol):
+    """Where secrets are looked up (the CLI passes checkpoint.SecretLookup)."""
+
+    def get(self, name: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -46,15 +54,36 @@ def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
     )
 
 
-def app_from_artifact(artifact_dir: Path, options: ServeOptions) -> tuple[FastAPI, ServerSettings]:
+def resolve_api_key(manifest: Manifest, options: ServeOptions, secrets: SecretSource) -> str | None:
+    """--api-key wins; otherwise the secret the config named in `bei.api_key_secret`."""
+    if options.api_key or not manifest.api_key_secret:
+        return options.api_key
+    key = secrets.get(manifest.api_key_secret)
+    if key is None:
+        raise CredentialsError(
+            f"the artifact requires an API key from secret {manifest.api_key_secret!r}, "
+            "which is not set.",
+            hint=f"Set env {manifest.api_key_secret.upper()} or the file "
+            f"/secrets/{manifest.api_key_secret}, or pass --api-key.",
+        )
+    return key
+
+
+def app_from_artifact(
+    artifact_dir: Path, options: ServeOptions, secrets: SecretSource | None = None
+) -> tuple[FastAPI, ServerSettings]:
     """Load (and verify) the artifact's engine and tokenizer; build the app."""
     engine, manifest = load_engine(artifact_dir, device=options.device)
+    if secrets is not None:
+        options = replace(options, api_key=resolve_api_key(manifest, options, secrets))
     settings = settings_for(manifest, options)
     tokenizer = TextTokenizer.from_dir(artifact_dir / MODEL_DIR, manifest.limits.max_seq_len)
     return create_app(engine, tokenizer, manifest.profile, settings), settings
 
 
-def serve_artifact(artifact_dir: Path, options: ServeOptions) -> None:
+def serve_artifact(
+    artifact_dir: Path, options: ServeOptions, secrets: SecretSource | None = None
+) -> None:
     """Serve until SIGTERM/SIGINT (graceful drain), then return."""
-    app, settings = app_from_artifact(artifact_dir, options)
+    app, settings = app_from_artifact(artifact_dir, options, secrets)
     serve(app, settings)
