@@ -18,8 +18,9 @@ from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
 from bei_cli.inspect import inspect_checkpoint
 from bei_cli.inspect.profile import ModelProfile, Task
 
-# What `POST /` serves when the config does not say: the route of the model's task (Truss does
-# the same from config.json architectures).
+# What `POST /` serves when the config does not say: the route of the model's task. Truss's own
+# detection sends every *ForSequenceClassification to /predict, but a one-label classifier is a
+# cross-encoder, which BEI serves (and its clients call) on /rerank.
 DEFAULT_ROUTE_BY_TASK: dict[Task, str] = {
     "embed": "/v1/embeddings",
     "rerank": "/rerank",
@@ -27,8 +28,14 @@ DEFAULT_ROUTE_BY_TASK: dict[Task, str] = {
     "ner": "/predict_tokens",
 }
 
-# Tasks this release can build. The others are inspected correctly but their heads come later.
-BUILDABLE_TASKS: frozenset[Task] = frozenset({"embed"})
+# The trt_llm.build.base_model values that may serve each task: BEI serves token classification
+# (/predict_tokens) on BEI-Bert only.
+BASE_MODELS_BY_TASK: dict[Task, frozenset[str]] = {
+    "embed": frozenset({"encoder", "encoder_bert"}),
+    "rerank": frozenset({"encoder", "encoder_bert"}),
+    "classify": frozenset({"encoder", "encoder_bert"}),
+    "ner": frozenset({"encoder_bert"}),
+}
 
 
 @dataclass(frozen=True)
@@ -41,13 +48,7 @@ class BuildResult:
 def plan_artifact(config: BeiConfig, profile: ModelProfile) -> ArtifactSpec:
     """Pure: decide engine, dtype and serving limits from the config and the checkpoint."""
     build = config.trt_llm.build
-    if profile.task not in BUILDABLE_TASKS:
-        raise UnsupportedModelError(
-            f"{profile.architecture} is a {profile.task} model; this bei release builds "
-            "embedding models only.",
-            hint="Use a sentence-transformers / *Model checkpoint, or wait for the "
-            "rerank/classify/NER release.",
-        )
+    check_base_model(profile, str(build.base_model))
     if build.quantization_type != "no_quant":
         raise UnsupportedHardwareError(
             f"quantization_type {build.quantization_type!r} is not implemented in this bei "
@@ -75,6 +76,19 @@ def plan_artifact(config: BeiConfig, profile: ModelProfile) -> ArtifactSpec:
         served_model_name=config.served_model_name or profile.architecture,
         source=source_record(config),
         api_key_secret=options.api_key_secret,
+    )
+
+
+def check_base_model(profile: ModelProfile, base_model: str) -> None:
+    allowed = BASE_MODELS_BY_TASK[profile.task]
+    if base_model in allowed:
+        return
+    raise UnsupportedModelError(
+        f"{profile.architecture} is a {profile.task} model, which base_model {base_model} "
+        "does not serve.",
+        param="trt_llm.build.base_model",
+        hint=f"Set trt_llm.build.base_model: {' or '.join(sorted(allowed))} (BEI serves "
+        f"{profile.task} models there only).",
     )
 
 

@@ -28,7 +28,7 @@ from bei_cli.engine.artifact import (
     record_files,
     write_manifest,
 )
-from bei_cli.engine.base import Batch
+from bei_cli.engine.base import Batch, FloatArray, Output
 from bei_cli.engine.checkpoint_files import Progress, copy_serving_files
 from bei_cli.engine.manifest import Limits, Manifest, SourceRecord
 from bei_cli.errors import BeiError, BuildError
@@ -170,12 +170,20 @@ def smoke_test(artifact_dir: Path, manifest: Manifest, report: Progress) -> None
             hint="The checkpoint may be incomplete or use an architecture this transformers "
             "version cannot load; try loading it with transformers directly to see why.",
         ) from exc
-    rows = output.embeddings if output.embeddings is not None else output.scores
-    if rows is None or rows.shape[0] != len(SMOKE_TEXTS) or not np.isfinite(rows).all():
+    rows = output_rows(output)
+    if rows is None or len(rows) != len(SMOKE_TEXTS) or not all(np.isfinite(r).all() for r in rows):
         raise BuildError(
             "the built engine returned no, misshapen or non-finite outputs in its smoke test.",
             hint="Check the checkpoint's weights and dtype (float16 checkpoints can overflow).",
         )
+
+
+def output_rows(output: Output) -> tuple[FloatArray, ...] | None:
+    """One array per sequence, whichever task filled the Output (None if none did)."""
+    if output.token_scores is not None:
+        return output.token_scores
+    dense = output.embeddings if output.embeddings is not None else output.scores
+    return None if dense is None else tuple(dense)
 
 
 def move_into_place(staging: Path, out_dir: Path) -> None:

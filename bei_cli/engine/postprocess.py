@@ -136,3 +136,18 @@ def softmax(logits: FloatArray, axis: int = -1) -> FloatArray:
     x = np.asarray(logits, dtype=np.float32)
     shifted = np.exp(x - x.max(axis=axis, keepdims=True))
     return (shifted / shifted.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+def activate(scores: FloatArray, *, problem_type: str | None, raw: bool) -> FloatArray:
+    """Classifier logits (n, num_labels) -> the scores transformers' text-classification
+    pipeline reports by default: none for regression, sigmoid for multi-label models and
+    single-logit models (cross-encoders), softmax over the labels otherwise. `raw` keeps logits.
+
+    Token classification (NER) always uses softmax, as transformers' pipeline does.
+    """
+    logits = np.asarray(scores, dtype=np.float32)
+    if raw or problem_type == "regression":
+        return logits
+    if problem_type == "multi_label_classification" or logits.shape[-1] == 1:
+        return sigmoid(logits)
+    return softmax(logits)

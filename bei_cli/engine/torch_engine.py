@@ -2,10 +2,10 @@
 
 A Batch is padded to its own longest sequence (never to max_seq_len), run once under
 `torch.inference_mode`, and turned into an Output by the task's head. Heads live in one table
-keyed by task, so classify/rerank/NER join by adding a row, not a branch.
+keyed by task (the classify/rerank/NER heads in heads.py), so a task joins by adding a row.
 
 Not handled yet (noted for later releases): `pooling_include_prompt: false` (prompt tokens are
-pooled like any other), and forcing bidirectional attention on causal architectures.
+pooled like any other). Causal families forced bidirectional: see `engine.attention`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from bei_cli.engine.attention import apply_attention
 from bei_cli.engine.base import Batch, EngineInfo, Output
+from bei_cli.engine.heads import SequenceScoresHead, TokenScoresHead
 from bei_cli.engine.torch_layers import load_dense, pool_tensor
 from bei_cli.errors import EngineError, UnsupportedHardwareError, UnsupportedModelError
-from bei_cli.inspect.profile import ModelProfile, PoolingMode, Task
+from bei_cli.inspect.profile import Attention, ModelProfile, PoolingMode, Task
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,13 @@ class TaskSupport:
 
 TASKS: dict[Task, TaskSupport] = {
     "embed": TaskSupport(auto_class="AutoModel", head=EmbeddingHead.load),
+    "rerank": TaskSupport(
+        auto_class="AutoModelForSequenceClassification", head=SequenceScoresHead.load
+    ),
+    "classify": TaskSupport(
+        auto_class="AutoModelForSequenceClassification", head=SequenceScoresHead.load
+    ),
+    "ner": TaskSupport(auto_class="AutoModelForTokenClassification", head=TokenScoresHead.load),
 }
 
 
@@ -130,14 +139,21 @@ def resolve_dtype(dtype: str) -> torch.dtype:
 def task_support(task: Task) -> TaskSupport:
     if task not in TASKS:
         raise UnsupportedModelError(
-            f"the torch engine does not serve {task} models yet; support comes in a later release.",
-            hint="This release serves embedding models (task embed).",
+            f"the torch engine does not serve {task} models.",
+            hint=f"It serves the tasks {', '.join(TASKS)}.",
         )
     return TASKS[task]
 
 
-def load_transformer(model_dir: Path, auto_class: str, dtype: torch.dtype) -> torch.nn.Module:
-    """Load with SDPA attention where the architecture supports it, else its default."""
+def load_transformer(
+    model_dir: Path, auto_class: str, dtype: torch.dtype, attention: Attention | None = None
+) -> torch.nn.Module:
+    """Load with SDPA attention where the architecture supports it, else its default.
+
+    `attention` "bidirectional" runs causal families with full attention (see engine.attention);
+    None or "causal" keep the architecture's own. A *ForCausalLM checkpoint loaded with AutoModel
+    yields its base model (transformers drops the `model.` prefix and the unused lm_head).
+    """
     import transformers
 
     loader = getattr(transformers, auto_class)
@@ -146,7 +162,19 @@ def load_transformer(model_dir: Path, auto_class: str, dtype: torch.dtype) -> to
     except (ValueError, ImportError) as exc:
         log.info("SDPA attention unavailable for %s (%s); using the default.", model_dir, exc)
         model = loader.from_pretrained(model_dir, dtype=dtype)
-    return model.eval()
+    model.eval()
+    apply_attention(model, attention)
+    return model
+
+
+def check_label_count(model: torch.nn.Module, labels: tuple[str, ...]) -> None:
+    """A classifier's outputs must match the profile's labels, or scores get the wrong names."""
+    num_labels = getattr(model.config, "num_labels", None) if labels else None
+    if num_labels is not None and num_labels != len(labels):
+        raise UnsupportedModelError(
+            f"the model has {num_labels} outputs but its profile names {len(labels)} labels.",
+            hint="Make config.json's id2label list one label per classifier output, then rebuild.",
+        )
 
 
 def accepts_argument(model: torch.nn.Module, name: str) -> bool:
@@ -166,9 +194,12 @@ def load_torch_engine(
     """Load the checkpoint in `model_dir` (weights of any float dtype, cast to `dtype`)."""
     support = task_support(profile.task)
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
-    model = load_transformer(model_dir, support.auto_class, torch_dtype).to(torch_device)
+    model = load_transformer(
+        model_dir, support.auto_class, torch_dtype, attention=profile.attention
+    ).to(torch_device)
     head = support.head(model_dir, profile, torch_device)
     labels = profile.labels
+    check_label_count(model, labels)
     info = EngineInfo(
         name="torch",
         task=profile.task,
