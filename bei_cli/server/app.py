@@ -1,9 +1,11 @@
 """create_app: wire an engine, its tokenizer and profile into a FastAPI app.
 
-Routes: POST /v1/embeddings and /embeddings (OpenAI), POST /embed (TEI), GET /health, /info,
-/metrics, /openapi.json, /docs; POST / and POST /v1/models/model:predict go to
-`settings.default_route`. The app serves once: its lifespan starts the engine thread and, on
-shutdown (after uvicorn has drained in-flight requests), stops it.
+Routes: POST /v1/embeddings and /embeddings (OpenAI), POST /embed, /rerank and /predict (TEI),
+POST /v1/rerank (Cohere/Jina), POST /predict_tokens (BEI), GET /health, /info, /metrics,
+/openapi.json, /docs; POST / and POST /v1/models/model:predict go to `settings.default_route`.
+Every model route exists whatever the model; one the model cannot serve answers 424 naming the
+routes it can (`capabilities.ROUTES`). The app serves once: its lifespan starts the engine thread
+and, on shutdown (after uvicorn has drained in-flight requests), stops it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from bei_cli import __version__
-from bei_cli.engine.base import Engine
+from bei_cli.engine.base import Engine, EngineInfo
 from bei_cli.errors import ConfigError
 from bei_cli.inspect.profile import ModelProfile
 from bei_cli.server import health
@@ -27,8 +29,15 @@ from bei_cli.server.embedding import EmbeddingService
 from bei_cli.server.errors import install_error_handlers
 from bei_cli.server.metrics import ServerMetrics
 from bei_cli.server.middleware import DefaultRoute, ErrorGuard, RequestBodyGuard, RequestMetrics
+from bei_cli.server.ner.router import router as ner_router
+from bei_cli.server.ner.serving import TokenClassifier
 from bei_cli.server.openai.router import router as openai_router
 from bei_cli.server.openai.serving import OpenAIEmbeddings
+from bei_cli.server.predict.router import router as predict_router
+from bei_cli.server.predict.serving import Classifier
+from bei_cli.server.rerank.router import router as rerank_router
+from bei_cli.server.rerank.serving import Reranker
+from bei_cli.server.scoring import ScoringService
 from bei_cli.server.settings import ServerSettings
 from bei_cli.server.state import ServerState
 from bei_cli.server.tei.router import router as tei_router
@@ -94,26 +103,23 @@ def _lifespan(state: ServerState) -> Callable[[FastAPI], AbstractAsyncContextMan
     return lifespan
 
 
-def create_app(
-    engine: Engine, tokenizer: TextTokenizer, profile: ModelProfile, settings: ServerSettings
-) -> FastAPI:
-    state = build_state(engine, tokenizer, profile, settings)
-    app = FastAPI(
-        title="bei",
-        version=__version__,
-        summary=f"{settings.served_model_name}: OpenAI- and TEI-compatible inference server",
-        lifespan=_lifespan(state),
-    )
+def labels_of(info: EngineInfo, profile: ModelProfile) -> tuple[str, ...]:
+    """The engine's id2label order; transformers' LABEL_i names where a model has none."""
+    labels = info.labels or profile.labels
+    return labels or tuple(f"LABEL_{i}" for i in range(info.embedding_dim))
+
+
+def _embedding_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> None:
+    settings, profile = state.settings, state.profile
     service = EmbeddingService(
         info=state.engine_info,
-        tokenizer=tokenizer,
+        tokenizer=state.tokenizer,
         batcher=state.batcher,
         executor=state.executor,
-        gate=AdmissionGate(settings.max_concurrent_requests),
+        gate=gate,
         metrics=state.metrics,
     )
     prompts = dict(profile.prompts)
-    app.state.server = state
     app.state.openai_embeddings = OpenAIEmbeddings(
         service,
         served_model_name=settings.served_model_name,
@@ -128,12 +134,58 @@ def create_app(
         prompts=prompts,
         default_prompt_name=profile.default_prompt_name,
     )
+
+
+def _scoring_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> None:
+    settings, profile = state.settings, state.profile
+    service = ScoringService(
+        info=state.engine_info,
+        tokenizer=state.tokenizer,
+        batcher=state.batcher,
+        executor=state.executor,
+        gate=gate,
+        metrics=state.metrics,
+    )
+    labels = labels_of(state.engine_info, profile)
+    truncate, max_items = settings.auto_truncate, settings.max_client_batch_size
+    app.state.reranker = Reranker(
+        service,
+        served_model_name=settings.served_model_name,
+        auto_truncate=truncate,
+        max_client_batch_size=max_items,
+    )
+    app.state.classifier = Classifier(
+        service,
+        labels=labels,
+        auto_truncate=truncate,
+        max_client_batch_size=max_items,
+        problem_type=profile.problem_type,
+    )
+    app.state.token_classifier = TokenClassifier(
+        service, labels=labels, auto_truncate=truncate, max_client_batch_size=max_items
+    )
+
+
+def create_app(
+    engine: Engine, tokenizer: TextTokenizer, profile: ModelProfile, settings: ServerSettings
+) -> FastAPI:
+    state = build_state(engine, tokenizer, profile, settings)
+    app = FastAPI(
+        title="bei",
+        version=__version__,
+        summary=f"{settings.served_model_name}: OpenAI- and TEI-compatible inference server",
+        lifespan=_lifespan(state),
+    )
+    app.state.server = state
+    gate = AdmissionGate(settings.max_concurrent_requests)
+    _embedding_routes(app, state, gate)
+    _scoring_routes(app, state, gate)
     install_error_handlers(app)
     auth = [Depends(ApiKeyAuth(settings.api_key))]
     app.include_router(health.open_router)
     app.include_router(health.info_router, dependencies=auth)
-    app.include_router(openai_router, dependencies=auth)
-    app.include_router(tei_router, dependencies=auth)
+    for router in (openai_router, tei_router, rerank_router, predict_router, ner_router):
+        app.include_router(router, dependencies=auth)
     # Last added is outermost: metrics see every answer, including the guards' own.
     app.add_middleware(DefaultRoute, default_route=settings.default_route)
     app.add_middleware(RequestBodyGuard, limit_bytes=settings.payload_limit_bytes)

@@ -12,20 +12,16 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 import numpy as np
 
 from bei_cli.engine.base import EngineInfo, FloatArray
 from bei_cli.engine.postprocess import matryoshka
-from bei_cli.errors import (
-    EmptyInputError,
-    InvalidRequestError,
-    PayloadTooLargeError,
-    UnsupportedRouteError,
-)
+from bei_cli.errors import EmptyInputError, InvalidRequestError, PayloadTooLargeError
 from bei_cli.server.admission import AdmissionGate
 from bei_cli.server.batcher import Batcher
+from bei_cli.server.capabilities import require_route
 from bei_cli.server.metrics import ServerMetrics
 from bei_cli.server.tokenizer import Direction, TextTokenizer
 
@@ -79,7 +75,29 @@ class Embeddings:
     inference_s: float  # mean over inputs
 
 
-def timing_headers(result: Embeddings, started: float) -> dict[str, str]:
+class Timed(Protocol):
+    """What a model route's result reports for TEI's timing headers and the metrics."""
+
+    @property
+    def token_counts(self) -> list[int]: ...
+    @property
+    def characters(self) -> int: ...
+    @property
+    def tokenization_s(self) -> float: ...
+    @property
+    def queue_s(self) -> float: ...
+    @property
+    def inference_s(self) -> float: ...
+
+
+def record(metrics: ServerMetrics, result: Timed) -> None:
+    metrics.inputs.inc(len(result.token_counts))
+    metrics.tokens.inc(sum(result.token_counts))
+    metrics.tokenization_duration.observe(result.tokenization_s)
+    metrics.queue_duration.observe(result.queue_s)
+
+
+def timing_headers(result: Timed, started: float) -> dict[str, str]:
     """TEI's response headers (milliseconds); `started` is when the handler began."""
     total_ms = str(round((time.perf_counter() - started) * 1000))
     return {
@@ -119,11 +137,10 @@ class EmbeddingService:
                 param=param,
             )
 
-    async def embed(self, items: Sequence[Item], options: EmbedOptions, param: str) -> Embeddings:
-        if self.info.task != "embed":
-            raise UnsupportedRouteError(
-                f"The loaded model is a {self.info.task} model, not an embedding model."
-            )
+    async def embed(
+        self, items: Sequence[Item], options: EmbedOptions, param: str, route: str
+    ) -> Embeddings:
+        require_route(self.info.task, route)
         self.check_dimensions(options.dimensions)
         with self.gate.admit():
             started = time.perf_counter()
@@ -141,7 +158,7 @@ class EmbeddingService:
             queue_s=sum(r.queue_s for r in results) / len(results),
             inference_s=sum(r.inference_s for r in results) / len(results),
         )
-        self._record(result)
+        record(self.metrics, result)
         return result
 
     async def _tokenize(
@@ -175,9 +192,3 @@ class EmbeddingService:
         for (i, _), ids in zip([*texts, *id_lists], [*encoded, *checked], strict=True):
             out[i] = ids
         return out
-
-    def _record(self, result: Embeddings) -> None:
-        self.metrics.inputs.inc(len(result.token_counts))
-        self.metrics.tokens.inc(sum(result.token_counts))
-        self.metrics.tokenization_duration.observe(result.tokenization_s)
-        self.metrics.queue_duration.observe(result.queue_s)

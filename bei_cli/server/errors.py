@@ -53,10 +53,15 @@ HTTP_EXCEPTION_ERRORS: dict[int, type[BeiError]] = {
     503: NotReadyError,
 }
 
-# What a field accepts, for a readable message when a union-typed field fails validation.
+# What a field accepts, for a readable message when a union-typed field fails validation;
+# ROUTE_FIELD_SHAPES first, for routes whose field of that name takes another shape.
 FIELD_SHAPES = {
     "input": "a string, a list of strings, a list of token ids, or a list of token-id lists",
     "inputs": "a string, a list of strings, a list of token ids, or a list of token-id lists",
+}
+ROUTE_FIELD_SHAPES = {
+    ("/predict", "inputs"): "a string, a pair of strings, or a list of one-or-two-string lists",
+    ("/predict_tokens", "inputs"): "a string, a list of strings, or a list of lists of strings",
 }
 
 
@@ -87,7 +92,7 @@ def internal_error_response(exc: BaseException) -> Response:
     return error_response(BeiError("Internal server error."))
 
 
-def from_validation(exc: RequestValidationError) -> BeiError:
+def from_validation(exc: RequestValidationError, path: str = "") -> BeiError:
     errors = list(exc.errors())
     if not errors:
         return InvalidRequestError("The request is invalid.")
@@ -102,8 +107,9 @@ def from_validation(exc: RequestValidationError) -> BeiError:
     field = str(loc[1]) if len(loc) > 1 and loc[0] == "body" else ".".join(map(str, loc))
     if first.get("type") == "missing":
         return InvalidRequestError(f"`{field}` is required.", param=field)
-    if field in FIELD_SHAPES:
-        return InvalidRequestError(f"`{field}` must be {FIELD_SHAPES[field]}.", param=field)
+    shape = ROUTE_FIELD_SHAPES.get((path, field), FIELD_SHAPES.get(field))
+    if shape is not None:
+        return InvalidRequestError(f"`{field}` must be {shape}.", param=field)
     return InvalidRequestError(f"`{field}`: {first.get('msg')}.", param=field)
 
 
@@ -125,7 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_response(from_validation(exc))
+        return error_response(from_validation(exc, request.url.path))
 
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -162,6 +168,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "Too many inputs or body too large"),
         (415, "Body is not JSON"),
         (422, "Invalid field, or input too long without truncation"),
+        (424, "The loaded model cannot serve this route (the message names those it can)"),
         (429, "Overloaded: retry with backoff"),
         (500, "The model failed"),
         (503, "Starting or shutting down"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,17 @@ _WHITESPACE_RUN = re.compile(r"\s+")
 TRUNCATE_HINT = "Pass truncate=true to cut inputs to the model's maximum length, or shorten them."
 
 
+@dataclass(frozen=True)
+class TokenSpans:
+    """One text's tokens and where each came from, for token classification (NER)."""
+
+    ids: list[int]
+    tokens: list[str]  # the tokenizer's token strings, e.g. "##ing"
+    offsets: list[tuple[int, int]]  # character spans in the text
+    special: list[bool]  # added by the post-processor ([CLS], [SEP], ...)
+    word_ids: list[int | None]
+
+
 def too_long(max_seq_len: int, given: int | str, param: str) -> InputTooLongError:
     return InputTooLongError(
         f"`inputs` must have less than {max_seq_len} tokens. Given: {given}",
@@ -61,6 +73,12 @@ class TextTokenizer:
         }
         self.num_special_tokens = self._plain.num_special_tokens_to_add(is_pair=False)
         self.vocab_size = self._plain.get_vocab_size(with_added_tokens=True)
+        # What transformers' NER pipeline reads from the tokenizer model to fuse sub-words.
+        self.subword_prefix: str | None = getattr(
+            self._plain.model, "continuing_subword_prefix", None
+        )
+        unk_token = getattr(self._plain.model, "unk_token", None)
+        self.unk_id = self._plain.token_to_id(unk_token) if unk_token else None
         # Content tokens that fit next to the special tokens.
         self.content_budget = max_seq_len - self.num_special_tokens
         if self.content_budget < 1:
@@ -193,3 +211,64 @@ class TextTokenizer:
         """Untruncated token counts, special tokens included."""
         encodings = self._plain.encode_batch(list(texts), add_special_tokens=True)
         return [len(encoding) for encoding in encodings]
+
+    def encode_pairs(
+        self,
+        pairs: Sequence[tuple[str, str | None]],
+        *,
+        truncate: bool,
+        direction: Direction = "right",
+        param: str = "inputs",
+    ) -> list[tuple[list[int], list[int]]]:
+        """(ids, token_type_ids) of each single text or (first, second) pair, special tokens
+        included. Pairs are cut `longest_first` (the longer side loses a token at a time), as
+        transformers' `tokenizer(pairs, truncation=True)` -- sentence-transformers'
+        CrossEncoder -- and TEI do."""
+        out: list[tuple[list[int], list[int]]] = []
+        singles = [i for i, (_, second) in enumerate(pairs) if second is None]
+        single_ids = self.encode(
+            [pairs[i][0] for i in singles], truncate=truncate, direction=direction, param=param
+        )
+        by_index = {i: (ids, [0] * len(ids)) for i, ids in zip(singles, single_ids, strict=True)}
+        tokenizer = self._finishers[direction] if truncate else self._plain
+        for i, (first, second) in enumerate(pairs):
+            if second is None:
+                out.append(by_index[i])
+                continue
+            encoding = tokenizer.encode(first, second)
+            if len(encoding) > self.max_seq_len:
+                raise too_long(self.max_seq_len, len(encoding), param)
+            out.append((list(encoding.ids), list(encoding.type_ids)))
+        return out
+
+    def encode_spans(
+        self,
+        texts: Sequence[str],
+        *,
+        truncate: bool,
+        direction: Direction = "right",
+        param: str = "inputs",
+    ) -> list[TokenSpans]:
+        """Tokens with character offsets, special-token flags and word ids (NER)."""
+        tokenizer = self._finishers[direction] if truncate else self._plain
+        out: list[TokenSpans] = []
+        for text in texts:
+            encoding = tokenizer.encode(text)
+            if len(encoding) > self.max_seq_len:
+                raise too_long(self.max_seq_len, len(encoding), param)
+            out.append(
+                TokenSpans(
+                    ids=list(encoding.ids),
+                    tokens=list(encoding.tokens),
+                    offsets=[(int(a), int(b)) for a, b in encoding.offsets],
+                    special=[bool(flag) for flag in encoding.special_tokens_mask],
+                    word_ids=list(encoding.word_ids),
+                )
+            )
+        return out
+
+    def join_tokens(self, tokens: Sequence[str]) -> str:
+        """Token strings back to text with the tokenizer's decoder (transformers'
+        `convert_tokens_to_string`): "john", "##son" -> "johnson"."""
+        decoder = self._plain.decoder
+        return decoder.decode(list(tokens)) if decoder is not None else " ".join(tokens)

@@ -13,6 +13,7 @@ from bei_cli.engine.base import FloatArray
 from bei_cli.server.embedding import Embeddings, EmbeddingService, EmbedOptions, input_items
 from bei_cli.server.openai.protocol import EmbeddingRequest
 
+ROUTE = "/v1/embeddings"
 PARAM = "input"
 
 
@@ -45,7 +46,7 @@ class OpenAIEmbeddings:
             dimensions=request.dimensions,
             normalize=True,
         )
-        result = await self.service.embed(items, options, PARAM)
+        result = await self.service.embed(items, options, PARAM, ROUTE)
         encode = base64_vector if request.encoding_format == "base64" else _as_is
         tokens = sum(result.token_counts)
         body = {

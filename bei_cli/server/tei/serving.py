@@ -9,6 +9,7 @@ from bei_cli.server.embedding import Embeddings, EmbeddingService, EmbedOptions,
 from bei_cli.server.tei.protocol import EmbedRequest
 from bei_cli.server.tokenizer import Direction
 
+ROUTE = "/embed"
 PARAM = "inputs"
 
 
@@ -48,4 +49,4 @@ class TeiEmbed:
             dimensions=request.dimensions,
             normalize=request.normalize,
         )
-        return await self.service.embed(items, options, PARAM)
+        return await self.service.embed(items, options, PARAM, ROUTE)

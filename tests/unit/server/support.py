@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,7 @@ class RecordingEngine:
 
     inner: FakeEngine
     sequences: list[list[int]] = field(default_factory=list)
+    type_ids: list[list[int] | None] = field(default_factory=list)
     started: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     hold: bool = False
@@ -64,6 +65,11 @@ class RecordingEngine:
 
     def run(self, batch: Batch) -> Output:
         self.sequences.extend(batch.sequence(i).tolist() for i in range(len(batch)))
+        types = batch.token_type_ids
+        self.type_ids.extend(
+            None if types is None else types[batch.offsets[i] : batch.offsets[i + 1]].tolist()
+            for i in range(len(batch))
+        )
         self.started.set()
         if self.hold:
             self.release.wait(10)
@@ -71,3 +77,34 @@ class RecordingEngine:
 
 
 AppFactory = Callable[..., FastAPI]
+
+
+BIO = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+# task -> the labels of its fake model and the route POST / serves.
+SCORING_MODELS: dict[str, tuple[tuple[str, ...], str]] = {
+    "rerank": (("LABEL_0",), "/rerank"),
+    "classify": (("negative", "neutral", "positive"), "/predict"),
+    "ner": (BIO, "/predict_tokens"),
+}
+
+
+def scoring_model(task: str, **engine_kwargs: Any) -> tuple[FakeEngine, ModelProfile]:
+    """A FakeEngine and profile for a reranker, classifier or token classifier."""
+    labels, _ = SCORING_MODELS[task]
+    info = replace(fake_info(task, dim=len(labels), max_seq_len=MAX_SEQ_LEN), labels=labels)
+    profile = make_profile(
+        architecture="BertForTokenClassification"
+        if task == "ner"
+        else "BertForSequenceClassification",
+        task=task,
+        pooling=None,
+        normalize=False,
+        prompts=(),
+        id2label=tuple(enumerate(labels)),
+    )
+    return FakeEngine(info, **engine_kwargs), profile
+
+
+def fake_logits(ids: list[int], num_labels: int) -> np.ndarray:
+    """FakeEngine's classifier row for one sequence (tests use it as the reference)."""
+    return fake_embedding(ids, num_labels)

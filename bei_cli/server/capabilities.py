@@ -1,0 +1,35 @@
+"""Which routes each task serves, and the 424 a route answers for a model it cannot serve.
+
+TEI's rule, extended to bei's tasks: a reranker (one-label classifier) also serves /predict; a
+multi-label classifier is "not a re-ranker model".
+"""
+
+from __future__ import annotations
+
+from bei_cli.errors import UnsupportedRouteError
+from bei_cli.inspect.profile import Task
+
+ROUTES: dict[Task, tuple[str, ...]] = {
+    "embed": ("/v1/embeddings", "/embeddings", "/embed"),
+    "rerank": ("/rerank", "/v1/rerank", "/predict"),
+    "classify": ("/predict",),
+    "ner": ("/predict_tokens",),
+}
+
+MODEL_KINDS: dict[Task, str] = {
+    "embed": "an embedding model",
+    "rerank": "a re-ranker model",
+    "classify": "a classifier model (not a re-ranker model)",
+    "ner": "a token-classification (NER) model",
+}
+
+
+def require_route(task: Task, route: str) -> None:
+    """Raise UnsupportedRouteError (424) unless a `task` model serves `route`."""
+    if route in ROUTES[task]:
+        return
+    raise UnsupportedRouteError(
+        f"{route} is not served by this model: it is {MODEL_KINDS[task]}. "
+        f"Routes it serves: {', '.join(ROUTES[task])}.",
+        hint="Send the request to one of those routes.",
+    )

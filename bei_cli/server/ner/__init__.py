@@ -1,0 +1,1 @@
+"""Token classification (NER): BEI's POST /predict_tokens."""

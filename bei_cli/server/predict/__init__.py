@@ -1,0 +1,1 @@
+"""Sequence classification: TEI/BEI POST /predict."""

@@ -1,0 +1,1 @@
+"""Reranking: TEI/BEI POST /rerank (bare list) and Cohere/Jina POST /v1/rerank."""
