@@ -97,6 +97,11 @@ class TorchEngine:
     pad_id: int
     padding_side: str
     accepts_token_types: bool
+    # Sequence classifiers without a pad_token_id (many Llama-family checkpoints) find each
+    # sequence's last token through pad_token_id, and transformers refuses batches without one.
+    # For them the pad id is chosen per batch among ids absent from it: padding is then never
+    # mistaken for a real token, and scores equal transformers' own one-text-at-a-time run.
+    pad_per_batch: bool = False
 
     def run(self, batch: Batch) -> Output:
         if len(batch) == 0:
@@ -106,13 +111,25 @@ class TorchEngine:
             raise EngineError(
                 f"a sequence of {longest} tokens exceeds max_seq_len {self.info.max_seq_len}."
             )
-        ids, mask, types = batch.padded(self.pad_id, self.padding_side)
+        pad_id = self.pad_id
+        if self.pad_per_batch:
+            pad_id = absent_token_id(batch)
+            config: Any = self.model.config
+            config.pad_token_id = pad_id  # one engine thread: no concurrent runs
+        ids, mask, types = batch.padded(pad_id, self.padding_side)
         with torch.inference_mode():
             mask_t = torch.from_numpy(mask).to(self.device)
             inputs = {"input_ids": torch.from_numpy(ids).to(self.device), "attention_mask": mask_t}
             if self.accepts_token_types:
                 inputs["token_type_ids"] = torch.from_numpy(types).to(self.device)
             return self.head(self.model(**inputs), mask_t)
+
+
+def absent_token_id(batch: Batch) -> int:
+    """The smallest token id that does not occur in the batch."""
+    present = np.unique(batch.input_ids)
+    gaps = np.nonzero(present != np.arange(len(present)))[0]
+    return int(gaps[0]) if len(gaps) else len(present)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -220,4 +237,5 @@ def load_torch_engine(
         pad_id=0 if pad_id is None else int(pad_id),
         padding_side=profile.padding_side,
         accepts_token_types=accepts_argument(model, "token_type_ids"),
+        pad_per_batch=pad_id is None and profile.task in ("classify", "rerank"),
     )
