@@ -111,14 +111,7 @@ def labels_of(info: EngineInfo, profile: ModelProfile) -> tuple[str, ...]:
 
 def _embedding_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> None:
     settings, profile = state.settings, state.profile
-    service = EmbeddingService(
-        info=state.engine_info,
-        tokenizer=state.tokenizer,
-        batcher=state.batcher,
-        executor=state.executor,
-        gate=gate,
-        metrics=state.metrics,
-    )
+    service = EmbeddingService.of(state, gate)
     prompts = dict(profile.prompts)
     app.state.openai_embeddings = OpenAIEmbeddings(
         service,
@@ -138,14 +131,7 @@ def _embedding_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> 
 
 def _scoring_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> None:
     settings, profile = state.settings, state.profile
-    service = ScoringService(
-        info=state.engine_info,
-        tokenizer=state.tokenizer,
-        batcher=state.batcher,
-        executor=state.executor,
-        gate=gate,
-        metrics=state.metrics,
-    )
+    service = ScoringService.of(state, gate)
     labels = labels_of(state.engine_info, profile)
     truncate, max_items = settings.auto_truncate, settings.max_client_batch_size
     app.state.reranker = Reranker(

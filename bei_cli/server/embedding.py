@@ -10,20 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol, cast
 
 import numpy as np
 
-from bei_cli.engine.base import EngineInfo, FloatArray
+from bei_cli.engine.base import FloatArray
 from bei_cli.engine.postprocess import matryoshka
 from bei_cli.errors import EmptyInputError, InvalidRequestError, PayloadTooLargeError
-from bei_cli.server.admission import AdmissionGate
-from bei_cli.server.batcher import Batcher
 from bei_cli.server.capabilities import require_route
 from bei_cli.server.metrics import ServerMetrics
-from bei_cli.server.tokenizer import Direction, TextTokenizer
+from bei_cli.server.state import EngineAccess
+from bei_cli.server.tokenizer import Direction
 
 # The wire form of `input` / `inputs`: one text, one token-id list, or a list of either.
 EmbeddingInput = str | list[int] | list[str | list[int]]
@@ -111,24 +109,8 @@ def timing_headers(result: Timed, started: float) -> dict[str, str]:
     }
 
 
-class EmbeddingService:
-    def __init__(
-        self,
-        *,
-        info: EngineInfo,
-        tokenizer: TextTokenizer,
-        batcher: Batcher,
-        executor: Executor,
-        gate: AdmissionGate,
-        metrics: ServerMetrics,
-    ) -> None:
-        self.info = info
-        self.tokenizer = tokenizer
-        self.batcher = batcher
-        self.executor = executor
-        self.gate = gate
-        self.metrics = metrics
-
+@dataclass(frozen=True)
+class EmbeddingService(EngineAccess):
     def check_dimensions(self, dimensions: int | None, param: str = "dimensions") -> None:
         if dimensions is not None and not 0 < dimensions <= self.info.embedding_dim:
             raise InvalidRequestError(

@@ -10,18 +10,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bei_cli.engine.base import EngineInfo, FloatArray
+from bei_cli.engine.base import FloatArray
 from bei_cli.errors import EmptyInputError, PayloadTooLargeError
-from bei_cli.server.admission import AdmissionGate
-from bei_cli.server.batcher import Batcher
 from bei_cli.server.capabilities import require_route
 from bei_cli.server.embedding import INLINE_TOKENIZE_CHARS, record
-from bei_cli.server.metrics import ServerMetrics
-from bei_cli.server.tokenizer import Direction, TextTokenizer, TokenSpans
+from bei_cli.server.state import EngineAccess
+from bei_cli.server.tokenizer import Direction, TokenSpans
 
 # A single text (second is None) or a (first, second) pair, e.g. (query, document).
 TextPair = tuple[str, str | None]
@@ -58,24 +55,8 @@ def check_count(count: int, *, param: str, max_items: int) -> None:
         )
 
 
-class ScoringService:
-    def __init__(
-        self,
-        *,
-        info: EngineInfo,
-        tokenizer: TextTokenizer,
-        batcher: Batcher,
-        executor: Executor,
-        gate: AdmissionGate,
-        metrics: ServerMetrics,
-    ) -> None:
-        self.info = info
-        self.tokenizer = tokenizer
-        self.batcher = batcher
-        self.executor = executor
-        self.gate = gate
-        self.metrics = metrics
-
+@dataclass(frozen=True)
+class ScoringService(EngineAccess):
     def require(self, route: str) -> None:
         require_route(self.info.task, route)
 

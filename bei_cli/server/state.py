@@ -3,11 +3,13 @@ their collaborators on the app, nothing is global)."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bei_cli.engine.base import EngineInfo
 from bei_cli.inspect.profile import ModelProfile
+from bei_cli.server.admission import AdmissionGate
 from bei_cli.server.batcher import Batcher
 from bei_cli.server.metrics import ServerMetrics
 from bei_cli.server.settings import ServerSettings
@@ -30,3 +32,30 @@ class ServerState:
     @property
     def healthy(self) -> bool:
         return self.ready and self.batcher.alive
+
+
+Access = TypeVar("Access", bound="EngineAccess")
+
+
+@dataclass(frozen=True)
+class EngineAccess:
+    """What every route family's service uses to reach the engine: admission, tokenization
+    (inline or on the executor), the batcher, and the metrics to record."""
+
+    info: EngineInfo
+    tokenizer: TextTokenizer
+    batcher: Batcher
+    executor: Executor
+    gate: AdmissionGate
+    metrics: ServerMetrics
+
+    @classmethod
+    def of(cls: type[Access], state: ServerState, gate: AdmissionGate) -> Access:
+        return cls(
+            info=state.engine_info,
+            tokenizer=state.tokenizer,
+            batcher=state.batcher,
+            executor=state.executor,
+            gate=gate,
+            metrics=state.metrics,
+        )
