@@ -8,7 +8,9 @@ from types import MappingProxyType
 
 from bei_cli.checkpoint.hf import fetch_from_hub
 from bei_cli.checkpoint.local import fetch_local
-from bei_cli.checkpoint.pending import PENDING_SOURCES, SOURCE_PARAM, fetch_baseten_training
+from bei_cli.checkpoint.object_store import SdkFetcher
+from bei_cli.checkpoint.pending import SOURCE_PARAM, fetch_baseten_training
+from bei_cli.checkpoint.remote_url import fetch_remote_url
 from bei_cli.checkpoint.secrets import SecretLookup
 from bei_cli.checkpoint.spec import Fetcher, FetchOptions, RepoSpec
 from bei_cli.errors import ConfigError
@@ -18,7 +20,16 @@ FETCHERS: Mapping[str, Fetcher] = MappingProxyType(
         "HF": fetch_from_hub,
         "LOCAL": fetch_local,
         "BASETEN_TRAINING": fetch_baseten_training,
-        **PENDING_SOURCES,
+        "REMOTE_URL": fetch_remote_url,
+        "S3": SdkFetcher(
+            "S3", "bei_cli.checkpoint.s3", "fetch_from_s3", "s3", ("boto3", "botocore")
+        ),
+        "GCS": SdkFetcher(
+            "GCS", "bei_cli.checkpoint.gcs", "fetch_from_gcs", "gcs", ("google", "requests")
+        ),
+        "AZURE": SdkFetcher(
+            "AZURE", "bei_cli.checkpoint.azure", "fetch_from_azure", "azure", ("azure",)
+        ),
     }
 )
 

@@ -22,24 +22,6 @@ def test_matches_the_config_schema() -> None:
     assert set(FETCHERS) == set(get_args(choices.CheckpointSource))
 
 
-@pytest.mark.parametrize(
-    ("source", "repo", "command"),
-    [
-        ("S3", "s3://bucket/models/minilm", "aws s3 sync s3://bucket/models/minilm"),
-        ("GCS", "gs://bucket/minilm", "gcloud storage cp -r gs://bucket/minilm"),
-        ("AZURE", "https://acct.blob.core.windows.net/c/minilm", "azcopy copy"),
-        ("REMOTE_URL", "https://example.com/minilm.tar.gz", "curl -L"),
-    ],
-)
-def test_later_sources_say_so_and_how_to_work_around(source: str, repo: str, command: str) -> None:
-    with pytest.raises(UnsupportedModelError, match="not yet supported") as err:
-        fetch_checkpoint(Repo(source, repo), secrets=NO_SECRETS)
-    assert err.value.param == "trt_llm.build.checkpoint_repository.source"
-    assert err.value.hint is not None
-    assert command in err.value.hint
-    assert "source: LOCAL" in err.value.hint
-
-
 def test_baseten_training_explains_why_not() -> None:
     with pytest.raises(UnsupportedModelError, match="Baseten's storage") as err:
         fetch_checkpoint(
