@@ -4,7 +4,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 bash scripts/install.sh
+# Object-store emulators the checkpoint tests start on 127.0.0.1 (Azurite for Azure Blob, s3rver
+# for S3), into a project-local, git-ignored folder.
+if ! command -v npm >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -x .ci/node/node_modules/.bin/azurite-blob ] || [ ! -x .ci/node/node_modules/.bin/s3rver ]; then
+  npm install --silent --no-audit --no-fund --prefix .ci/node azurite@3 s3rver@3 >/dev/null
+fi
 "$PY" -m ruff check .
 "$PY" -m ruff format --check .
 "$PY" -m mypy
-"$PY" -m pytest -q "$@"
+BEI_REQUIRE_SERVICES=1 "$PY" -m pytest -q "$@"

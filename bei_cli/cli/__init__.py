@@ -14,7 +14,7 @@ import typer
 from typer.exceptions import TyperException
 
 from bei_cli import __version__
-from bei_cli.cli import build, fetch, inspect_cmd, schema, serve, validate
+from bei_cli.cli import build, cache, fetch, inspect_cmd, schema, serve, validate
 from bei_cli.cli.render import render_bug, render_error
 from bei_cli.errors import BeiError
 
@@ -57,6 +57,10 @@ def _root(
 
 for _name, _module in COMMANDS:
     app.command(name=_name, epilog=_module.EXAMPLE, help=_module.HELP)(_module.command)
+# Command groups (subcommands of their own).
+GROUPS: tuple[tuple[str, ModuleType], ...] = (("cache", cache),)
+for _name, _module in GROUPS:
+    app.add_typer(_module.command, name=_name, help=_module.HELP, epilog=_module.EXAMPLE)
 
 
 def main(argv: list[str] | None = None) -> None:

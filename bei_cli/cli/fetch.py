@@ -7,6 +7,7 @@ from rich.console import Console
 
 from bei_cli import pipeline
 from bei_cli.checkpoint import DEFAULT_SECRETS_DIR
+from bei_cli.checkpoint.http_site import public_url
 from bei_cli.cli.options import (
     AllowPickle,
     CacheDir,
@@ -34,7 +35,7 @@ def announce(loaded: LoadedConfig, quiet: bool) -> None:
     revision = f"@{repo.revision}" if repo.revision else ""
     if not quiet:
         Console(stderr=True, highlight=False).print(
-            f"fetching {repo.source} {repo.repo}{revision}", markup=False
+            f"fetching {repo.source} {public_url(repo.repo)}{revision}", markup=False
         )
 
 

@@ -33,7 +33,9 @@ CacheDir = Annotated[
     Path | None,
     typer.Option(
         "--cache-dir",
-        help="Hugging Face cache directory (default: HF_HUB_CACHE, else HF_HOME/hub).",
+        help="Checkpoint cache directory: the Hugging Face cache for source HF (default "
+        "HF_HUB_CACHE, else HF_HOME/hub), bei's cache for S3/GCS/AZURE/REMOTE_URL (default "
+        "BEI_CACHE_DIR, else ~/.cache/bei).",
         show_default=False,
     ),
 ]

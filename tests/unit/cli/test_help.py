@@ -30,3 +30,17 @@ def test_root_help_lists_every_command() -> None:
     assert result.returncode == 0
     for name, _ in COMMANDS:
         assert name in result.stdout
+
+
+@pytest.mark.parametrize("group", ["cache"])
+@pytest.mark.parametrize("sub", ["ls", "rm", "prune"])
+def test_command_groups_have_help_with_an_example(group: str, sub: str) -> None:
+    top = subprocess.run(
+        [sys.executable, "-m", "bei_cli", group, "--help"], capture_output=True, text=True
+    )
+    assert top.returncode == 0 and "Example" in top.stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "bei_cli", group, sub, "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Example" in result.stdout
