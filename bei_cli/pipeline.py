@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bei_cli.checkpoint import FetchOptions, fetch_with_options
+from bei_cli.config.accelerators import COMPUTE_CAPABILITY
 from bei_cli.config.load import LoadedConfig
 from bei_cli.config.schema import BeiConfig
 from bei_cli.engine.build import ArtifactSpec, build_artifact
@@ -17,6 +18,7 @@ from bei_cli.engine.manifest import Manifest
 from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
 from bei_cli.inspect import inspect_checkpoint
 from bei_cli.inspect.profile import ModelProfile, Task
+from bei_cli.quantize import Hardware, QuantPlan, plan_quantization
 
 # What `POST /` serves when the config does not say: the route of the model's task. Truss's own
 # detection sends every *ForSequenceClassification to /predict, but a one-label classifier is a
@@ -49,14 +51,9 @@ def plan_artifact(config: BeiConfig, profile: ModelProfile) -> ArtifactSpec:
     """Pure: decide engine, dtype and serving limits from the config and the checkpoint."""
     build = config.trt_llm.build
     check_base_model(profile, str(build.base_model))
-    if build.quantization_type != "no_quant":
-        raise UnsupportedHardwareError(
-            f"quantization_type {build.quantization_type!r} is not implemented in this bei "
-            "release (FP8/FP4/int8 engines come later).",
-            param="trt_llm.build.quantization_type",
-            hint="Set trt_llm.build.quantization_type: no_quant to build a 16/32-bit engine.",
-        )
+    check_quantization(quantization_plan(config, profile))
     options = config.bei
+    check_engine(options.resolved_engine, options.resolved_dtype(on_gpu=False), profile)
     route = config.trt_llm.runtime.webserver_default_route or DEFAULT_ROUTE_BY_TASK[profile.task]
     max_seq_len = min(profile.max_seq_len, build.max_num_tokens)
     return ArtifactSpec(
@@ -77,6 +74,46 @@ def plan_artifact(config: BeiConfig, profile: ModelProfile) -> ArtifactSpec:
         source=source_record(config),
         api_key_secret=options.api_key_secret,
     )
+
+
+def quantization_plan(config: BeiConfig, profile: ModelProfile) -> QuantPlan:
+    """Pure: what `quantization_type` means on the target (`resources.accelerator`, else CPU)."""
+    build = config.trt_llm.build
+    accelerator = config.resources.accelerator
+    hardware = Hardware.from_accelerator(
+        accelerator.type if accelerator else None, COMPUTE_CAPABILITY
+    )
+    return plan_quantization(
+        str(build.quantization_type),
+        base_model=str(build.base_model),
+        task=profile.task,
+        hardware=hardware,
+    )
+
+
+def check_quantization(plan: QuantPlan) -> None:
+    """Refuse a plan the target cannot run, or one this release cannot build yet (exit 4 both:
+    the request is refused before any work, like other unsupported model/hardware choices)."""
+    if plan.supported and plan.implemented:
+        return
+    verdict = "" if not plan.supported else "planned, but not implemented in this bei release: "
+    raise UnsupportedHardwareError(
+        f"quantization_type {plan.quantization}: {verdict}{plan.reason}",
+        param="trt_llm.build.quantization_type",
+        hint="Set trt_llm.build.quantization_type: no_quant to build a 16/32-bit engine.",
+        details=plan.notes,
+    )
+
+
+def check_engine(engine: str, dtype: str, profile: ModelProfile) -> None:
+    """The onnx engine of this release: float32 embedders only."""
+    if engine == "onnx" and (dtype != "float32" or profile.task != "embed"):
+        raise UnsupportedModelError(
+            f"the onnx engine builds float32 embedding models; this is a {dtype} "
+            f"{profile.task} model.",
+            param="bei.engine",
+            hint="Use `bei: {engine: torch}` (the default) for other tasks and dtypes.",
+        )
 
 
 def check_base_model(profile: ModelProfile, base_model: str) -> None:

@@ -53,10 +53,21 @@ def command(
     announce(loaded, quiet)
     if dry_run:
         profile = pipeline.inspect(loaded, pipeline.fetch(loaded, options))
+        # The quantization plan is printed before the artifact plan, which refuses what the
+        # target cannot run or this release cannot build: the user sees why, then the error.
+        quant = pipeline.quantization_plan(loaded.config, profile)
+        console.print(f"quantization plan for {config}:", markup=False, soft_wrap=True)
+        for key, value in vars(quant).items():
+            if key != "notes":
+                console.print(
+                    f"  {key}: {'-' if value is None else value}", markup=False, soft_wrap=True
+                )
+        for note in quant.notes:
+            console.print(f"  note: {note}", markup=False, soft_wrap=True)
         spec = pipeline.plan_artifact(loaded.config, profile)
-        console.print(f"plan for {config}: would write {out_dir}")
+        console.print(f"plan for {config}: would write {out_dir}", markup=False, soft_wrap=True)
         for key, value in sorted(vars(spec).items()):
-            console.print(f"  {key}: {value}", markup=False)
+            console.print(f"  {key}: {value}", markup=False, soft_wrap=True)
         return
     result = pipeline.build(loaded, out_dir, options)
     manifest = result.manifest

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from bei_cli.config.base import ConfigModel
 
-EngineChoice = Literal["auto", "torch", "fake"]
+EngineChoice = Literal["auto", "torch", "onnx", "fake"]
 DtypeChoice = Literal["auto", "float32", "bfloat16"]
 
 
@@ -21,7 +21,8 @@ class BeiOptions(ConfigModel):
 
     engine: EngineChoice = Field(
         default="auto",
-        description="Inference engine: torch (PyTorch, CPU or CUDA), fake (deterministic "
+        description="Inference engine: torch (PyTorch, CPU or CUDA), onnx (ONNX Runtime on CPU, "
+        "float32, embedding models; exported and fused at build time), fake (deterministic "
         "outputs without weights, for tests), auto (currently torch).",
     )
     dtype: DtypeChoice = Field(
@@ -62,7 +63,7 @@ class BeiOptions(ConfigModel):
     )
 
     @property
-    def resolved_engine(self) -> Literal["torch", "fake"]:
+    def resolved_engine(self) -> Literal["torch", "onnx", "fake"]:
         return "torch" if self.engine == "auto" else self.engine
 
     def resolved_dtype(self, *, on_gpu: bool) -> Literal["float32", "bfloat16"]:

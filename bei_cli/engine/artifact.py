@@ -14,9 +14,10 @@ from pathlib import Path
 from bei_cli.engine.base import Engine, EngineInfo
 from bei_cli.engine.fake import FakeEngine
 from bei_cli.engine.manifest import MANIFEST_NAME, REBUILD_HINT, FileRecord, Manifest
-from bei_cli.errors import ArtifactError
+from bei_cli.errors import ArtifactError, UnsupportedHardwareError
 
 MODEL_DIR = "model"  # the checkpoint files inside an artifact
+ONNX_FILE = "model.onnx"  # the onnx engine's graph, inside MODEL_DIR
 HASH_CHUNK = 1 << 20
 
 
@@ -109,6 +110,25 @@ def open_torch(artifact_dir: Path, manifest: Manifest, device: str) -> Engine:
     )
 
 
+def open_onnx(artifact_dir: Path, manifest: Manifest, device: str) -> Engine:
+    from bei_cli.engine.onnx_engine import load_onnx_engine
+
+    if device != "cpu":
+        raise UnsupportedHardwareError(
+            "the onnx engine runs on CPU only in this release.",
+            hint="Serve it with --device cpu, or build with `bei: {engine: torch}` for CUDA.",
+        )
+    return load_onnx_engine(
+        artifact_dir / MODEL_DIR,
+        manifest.profile,
+        onnx_file=ONNX_FILE,
+        dtype=manifest.dtype,
+        max_batch_tokens=manifest.limits.max_num_tokens,
+        max_batch_size=manifest.limits.max_batch_size,
+        max_seq_len=manifest.limits.max_seq_len,
+    )
+
+
 def open_fake(artifact_dir: Path, manifest: Manifest, device: str) -> Engine:
     """No weights: deterministic vectors of the profile's dimension (server tests)."""
     return FakeEngine(info=engine_info(manifest, name="fake", device=device))
@@ -117,6 +137,7 @@ def open_fake(artifact_dir: Path, manifest: Manifest, device: str) -> Engine:
 # engine name in the manifest -> how to open it. torch is imported lazily: `fake` needs no torch.
 ENGINE_OPENERS: dict[str, Callable[[Path, Manifest, str], Engine]] = {
     "torch": open_torch,
+    "onnx": open_onnx,
     "fake": open_fake,
 }
 

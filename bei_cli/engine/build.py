@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import numpy as np
 from bei_cli.engine.artifact import (
     ENGINE_OPENERS,
     MODEL_DIR,
+    ONNX_FILE,
     is_artifact,
     load_engine,
     record_files,
@@ -59,6 +60,27 @@ def console_progress() -> Progress:
     return lambda line: console.print(line, markup=False)
 
 
+def write_onnx(model_dir: Path, profile: ModelProfile, report: Progress) -> None:
+    from bei_cli.engine.onnx_export import write_onnx_model
+
+    report("exporting the ONNX graph (export, fusion)")
+    write_onnx_model(model_dir, profile, model_dir / ONNX_FILE)
+
+
+# Engines whose artifact needs more than the checkpoint's own files (engine -> writer).
+ENGINE_FILE_WRITERS: dict[str, Callable[[Path, ModelProfile, Progress], None]] = {
+    "onnx": write_onnx
+}
+
+
+def write_engine_files(
+    engine: str, model_dir: Path, profile: ModelProfile, report: Progress
+) -> None:
+    writer = ENGINE_FILE_WRITERS.get(engine)
+    if writer is not None:
+        writer(model_dir, profile, report)
+
+
 def build_artifact(
     model_dir: Path,
     profile: ModelProfile,
@@ -80,6 +102,7 @@ def build_artifact(
     try:
         staging.chmod(0o755)
         copy_serving_files(model_dir, staging / MODEL_DIR, profile, report)
+        write_engine_files(spec.engine, staging / MODEL_DIR, profile, report)
         report(f"hashing files of {staging.name}")
         manifest = Manifest(
             engine=spec.engine,

@@ -16,6 +16,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "inspect": {"cli", "pipeline", "server", "engine", "checkpoint", "config"},
     "engine": {"cli", "pipeline", "server", "config", "checkpoint"},
     "server": {"cli", "pipeline", "config", "checkpoint"},
+    "quantize": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"},
     "pipeline": {"cli", "server"},
     "errors": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"},
 }

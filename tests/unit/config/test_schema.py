@@ -281,7 +281,7 @@ def test_the_bei_block_is_validated() -> None:
     config = load(config_dict(bei=options, secrets={"bei_api_key": None})).config
     assert config.bei.resolved_engine == "fake" and config.auto_truncate is False
     assert config.served_model_name == "minilm"
-    error = rejected(config_dict(bei={"engine": "onnx", "max_client_batch_size": 0}))
+    error = rejected(config_dict(bei={"engine": "tensorrt", "max_client_batch_size": 0}))
     assert paths(error) == ["bei.engine", "bei.max_client_batch_size"]
 
 

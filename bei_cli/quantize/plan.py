@@ -1,0 +1,318 @@
+"""The quantization plan: what runs for a `quantization_type` on a target, decided before any work.
+
+Pure: plain values in (the Truss quantization name, base model, task, target hardware), a frozen
+`QuantPlan` out. Every Truss quantization name is a row of `RULES`; the target's kind (CPU or
+CUDA) picks how that row lands. Encoders have no KV cache, so the `*_kv` names quantize exactly
+what their plain counterparts do. `implemented` says whether this bei release can build the plan;
+the pipeline refuses plans it cannot build, with the plan's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal
+
+Precision = Literal["fp32", "bf16", "fp16", "fp8", "fp4", "int8"]
+Layers = Literal["none", "all", "mlp_only"]
+# What a quantized row does on a CPU target: run natively, store low-precision weights and
+# dequantize them to fp32 for compute, quantize with ONNX Runtime's dynamic int8, or refuse.
+CpuMode = Literal["native", "dequantize", "onnx_int8", "refuse"]
+
+# The same bounds as bei_cli/config/accelerators.py (a test keeps them equal); repeated here so
+# the plan stays free of config imports.
+FP8_MIN_CAPABILITY = (8, 9)
+FP4_MIN_CAPABILITY = (10, 0)
+BF16_MIN_CAPABILITY = (8, 0)
+
+KV_NOTE = (
+    "KV-cache quantization means nothing for encoders (they have no KV cache); only the "
+    "weight quantization applies."
+)
+BERT_NOTE = (
+    "BEI-Bert does not quantize encoder_bert models; bei does, and the accuracy gate checks "
+    "the result against fp32."
+)
+
+# The default accuracy floor of the gate, by the precision of the quantized weights. fp32 has no
+# gate: it is the reference.
+ACCURACY_FLOOR: dict[Precision, float | None] = {
+    "fp32": None,
+    "bf16": 0.999,
+    "fp16": 0.999,
+    "int8": 0.99,
+    "fp8": 0.99,
+    "fp4": 0.98,
+}
+ACCURACY_METRIC_BY_TASK: dict[str, str] = {
+    "embed": "cosine",
+    "rerank": "score agreement",
+    "classify": "score agreement",
+    "ner": "label agreement",
+}
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """A build/serve target: a CPU (with or without native bf16) or one CUDA GPU."""
+
+    kind: Literal["cpu", "cuda"]
+    name: str  # "CPU" or the Truss accelerator type, e.g. "H100"
+    compute_capability: tuple[int, int] | None = None  # CUDA only
+    cpu_bf16: bool = False  # the CPU has native bf16 (AVX512-BF16 / AMX)
+
+    @classmethod
+    def cpu(cls, *, bf16: bool = False) -> Hardware:
+        return cls(kind="cpu", name="CPU", cpu_bf16=bf16)
+
+    @classmethod
+    def cuda(cls, name: str, compute_capability: tuple[int, int]) -> Hardware:
+        return cls(kind="cuda", name=name, compute_capability=compute_capability)
+
+    @classmethod
+    def from_accelerator(
+        cls,
+        name: str | None,
+        capabilities: Mapping[str, tuple[int, int]],
+        *,
+        cpu_bf16: bool = False,
+    ) -> Hardware:
+        """A Truss `resources.accelerator` type (None: CPU only), looked up in `capabilities`
+        (the config layer's COMPUTE_CAPABILITY table, passed in to keep imports one way)."""
+        if name is None:
+            return cls.cpu(bf16=cpu_bf16)
+        if name not in capabilities:
+            raise ValueError(f"unknown accelerator type {name!r}")
+        return cls.cuda(name, capabilities[name])
+
+    def __str__(self) -> str:
+        if self.compute_capability is None:
+            return f"CPU ({'native bf16' if self.cpu_bf16 else 'no native bf16'})"
+        return f"{self.name} (CUDA compute capability {_cc(self.compute_capability)})"
+
+
+@dataclass(frozen=True)
+class QuantPlan:
+    quantization: str  # the requested Truss quantization_type
+    hardware: str  # the target, in words
+    weights: Precision | None  # None: nothing runs (unsupported)
+    activations: Precision | None
+    kv: Literal["none"]  # encoders have no KV cache
+    layers: Layers  # which linear layers hold quantized weights
+    engine: str  # "torch", "onnxruntime", or "none" when unsupported
+    supported: bool  # the target can run it
+    implemented: bool  # this bei release can build it
+    reason: str
+    notes: tuple[str, ...] = ()  # fallbacks and caveats the user should see
+    accuracy_metric: str = "cosine"
+    accuracy_floor: float | None = None  # the gate's default floor; None: no gate (fp32)
+
+
+@dataclass(frozen=True)
+class QuantRule:
+    """One Truss quantization name, as encoders read it."""
+
+    description: str
+    weights: Precision | None = None  # None: the target's 16/32-bit default
+    activations: Precision | None = None
+    layers: Layers = "all"
+    min_capability: tuple[int, int] | None = None  # on CUDA
+    cpu: CpuMode = "native"
+    kv_variant: bool = False
+    refused: str | None = None  # why no target runs it
+
+
+FP8 = QuantRule(
+    "FP8 (E4M3) weights and activations with calibrated per-tensor scales",
+    weights="fp8",
+    activations="fp8",
+    min_capability=FP8_MIN_CAPABILITY,
+    cpu="dequantize",
+)
+FP4 = QuantRule(
+    "NVFP4 weights and activations with calibrated block scales",
+    weights="fp4",
+    activations="fp4",
+    min_capability=FP4_MIN_CAPABILITY,
+    cpu="refuse",
+)
+WEIGHTS_INT8 = QuantRule(
+    "int8 weight-only quantization (activations stay in the target's default precision)",
+    weights="int8",
+    cpu="onnx_int8",
+)
+INT4_REASON = (
+    "{name} is a legacy TensorRT-LLM decoder format (Baseten rejects it on push) with no "
+    "encoder implementation; use weights_int8, fp8 (Ada/Hopper or newer) or fp4 (Blackwell)."
+)
+
+RULES: dict[str, QuantRule] = {
+    "no_quant": QuantRule("no quantization: 16/32-bit weights", layers="none"),
+    "fp8": FP8,
+    "fp8_kv": replace(FP8, kv_variant=True),
+    "fp8_mlp_only": replace(
+        FP8, description=FP8.description + ", MLP layers only", layers="mlp_only"
+    ),
+    "fp4": FP4,
+    "fp4_kv": replace(FP4, kv_variant=True),
+    "fp4_mlp_only": replace(
+        FP4, description=FP4.description + ", MLP layers only", layers="mlp_only"
+    ),
+    "weights_int8": WEIGHTS_INT8,
+    "weights_kv_int8": replace(WEIGHTS_INT8, kv_variant=True),
+    "weights_int4": QuantRule("", refused=INT4_REASON.format(name="weights_int4")),
+    "weights_int4_kv_int8": QuantRule("", refused=INT4_REASON.format(name="weights_int4_kv_int8")),
+    "smooth_quant": QuantRule(
+        "",
+        refused="smooth_quant (int8 weights and activations with SmoothQuant scaling) is a legacy "
+        "TensorRT-LLM decoder format with no encoder implementation; use weights_int8 or fp8.",
+    ),
+}
+
+# The quantization types this release can build. The others are planned, and refused by the
+# pipeline until their implementation lands.
+IMPLEMENTED: frozenset[str] = frozenset({"no_quant"})
+
+
+def plan_quantization(
+    quantization_type: str, *, base_model: str, task: str, hardware: Hardware
+) -> QuantPlan:
+    """What `quantization_type` means for an encoder of `task` on `hardware`, or why it cannot."""
+    if quantization_type not in RULES:
+        raise ValueError(f"unknown quantization_type {quantization_type!r}")
+    rule = RULES[quantization_type]
+    plan = LANDING[hardware.kind](rule, hardware, quantization_type)
+    notes = list(plan.notes)
+    if rule.kv_variant:
+        notes.insert(0, KV_NOTE)
+    if plan.supported and base_model == "encoder_bert" and quantization_type != "no_quant":
+        notes.append(BERT_NOTE)
+    return replace(
+        plan,
+        implemented=plan.supported and quantization_type in IMPLEMENTED,
+        notes=tuple(notes),
+        accuracy_metric=ACCURACY_METRIC_BY_TASK[task],
+        accuracy_floor=ACCURACY_FLOOR[plan.weights] if plan.weights else None,
+    )
+
+
+def _on_cuda(rule: QuantRule, hardware: Hardware, name: str) -> QuantPlan:
+    capability = hardware.compute_capability or (0, 0)
+    default: Precision = "bf16" if capability >= BF16_MIN_CAPABILITY else "fp16"
+    if rule.refused:
+        return _refused(name, hardware, rule.refused)
+    if rule.min_capability and capability < rule.min_capability:
+        return _refused(name, hardware, _too_old(rule, hardware, name))
+    notes: tuple[str, ...] = ()
+    if default == "fp16":
+        notes = (f"{hardware.name} has no bf16 compute; 16-bit parts run in fp16.",)
+    return QuantPlan(
+        quantization=name,
+        hardware=str(hardware),
+        weights=rule.weights or default,
+        activations=rule.activations or default,
+        kv="none",
+        layers=rule.layers,
+        engine="torch",
+        supported=True,
+        implemented=False,
+        reason=f"{rule.description}; target {hardware}.",
+        notes=notes,
+    )
+
+
+def _on_cpu(rule: QuantRule, hardware: Hardware, name: str) -> QuantPlan:
+    if rule.refused:
+        return _refused(name, hardware, rule.refused)
+    return CPU_LANDING[rule.cpu](rule, hardware, name)
+
+
+def _cpu_native(rule: QuantRule, hardware: Hardware, name: str) -> QuantPlan:
+    notes: tuple[str, ...] = ()
+    if hardware.cpu_bf16:
+        notes = ("This CPU has native bf16; a bf16 engine is chosen only if measured faster.",)
+    return QuantPlan(
+        quantization=name,
+        hardware=str(hardware),
+        weights="fp32",
+        activations="fp32",
+        kv="none",
+        layers=rule.layers,
+        engine="torch",
+        supported=True,
+        implemented=False,
+        reason=f"{rule.description}; the CPU runs fp32.",
+        notes=notes,
+    )
+
+
+def _cpu_dequantize(rule: QuantRule, hardware: Hardware, name: str) -> QuantPlan:
+    return replace(
+        _cpu_native(rule, hardware, name),
+        weights=rule.weights,
+        reason=f"{rule.description}; calibration runs on the CPU and the artifact stores "
+        f"{rule.weights} weights for an FP8 GPU fleet.",
+        notes=(
+            "A CPU has no FP8 matrix units: serving this artifact on a CPU dequantizes the "
+            "weights to fp32 (smaller artifact, no speed-up).",
+        ),
+    )
+
+
+def _cpu_onnx_int8(rule: QuantRule, hardware: Hardware, name: str) -> QuantPlan:
+    return replace(
+        _cpu_native(rule, hardware, name),
+        weights="int8",
+        engine="onnxruntime",
+        reason=f"{rule.description}: dynamic int8 quantization with ONNX Runtime on the CPU.",
+        notes=(),
+    )
+
+
+def _cpu_refuse(rule: QuantRule, hardware: Hardware, name: str) -> QuantPlan:
+    return _refused(
+        name,
+        hardware,
+        f"{name} ({rule.description}) needs CUDA compute capability >= "
+        f"{_cc(rule.min_capability or FP4_MIN_CAPABILITY)} (Blackwell: B200, B300, GB300, "
+        "RTX_PRO_6000, B10); a CPU can neither calibrate nor serve NVFP4.",
+    )
+
+
+def _refused(name: str, hardware: Hardware, reason: str) -> QuantPlan:
+    return QuantPlan(
+        quantization=name,
+        hardware=str(hardware),
+        weights=None,
+        activations=None,
+        kv="none",
+        layers="none",
+        engine="none",
+        supported=False,
+        implemented=False,
+        reason=reason,
+    )
+
+
+def _too_old(rule: QuantRule, hardware: Hardware, name: str) -> str:
+    needed = rule.min_capability or (0, 0)
+    family = {FP8_MIN_CAPABILITY: "Ada/Hopper or newer", FP4_MIN_CAPABILITY: "Blackwell"}[needed]
+    return (
+        f"{name} ({rule.description}) needs CUDA compute capability >= {_cc(needed)} "
+        f"({family}); "
+        f"{hardware.name} has {_cc(hardware.compute_capability or (0, 0))}."
+    )
+
+
+def _cc(capability: tuple[int, int]) -> str:
+    return f"{capability[0]}.{capability[1]}"
+
+
+Landing = Callable[[QuantRule, Hardware, str], QuantPlan]
+LANDING: dict[str, Landing] = {"cpu": _on_cpu, "cuda": _on_cuda}
+CPU_LANDING: dict[CpuMode, Landing] = {
+    "native": _cpu_native,
+    "dequantize": _cpu_dequantize,
+    "onnx_int8": _cpu_onnx_int8,
+    "refuse": _cpu_refuse,
+}

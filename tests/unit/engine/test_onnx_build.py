@@ -1,0 +1,67 @@
+"""`bei: {engine: onnx}` through the artifact: build writes the fused graph, load opens it, and
+its embeddings equal the torch engine's; the pipeline refuses what the onnx engine cannot do."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bei_cli import pipeline
+from bei_cli.engine.artifact import ONNX_FILE, load_engine
+from bei_cli.engine.build import ArtifactSpec, build_artifact
+from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
+from tests.unit.engine.helpers import PARITY_TEXTS, TinyFactory, tokenize
+
+SPEC = ArtifactSpec(
+    engine="onnx",
+    dtype="float32",
+    quantization="no_quant",
+    limits={
+        "max_num_tokens": 4096,
+        "max_batch_size": 16,
+        "max_seq_len": 128,
+        "max_client_batch_size": 8,
+        "max_concurrent_requests": 64,
+        "auto_truncate": True,
+    },
+    default_route="/v1/embeddings",
+    served_model_name="tiny",
+    source={"source": "LOCAL", "repo": "/tiny", "revision": None},
+)
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return np.sum(a * b, axis=1)
+
+
+def test_onnx_artifact_matches_the_torch_artifact(
+    tiny_checkpoint: TinyFactory, tmp_path: Path
+) -> None:
+    model_dir, profile = tiny_checkpoint("mean")
+    onnx = build_artifact(model_dir, profile, tmp_path / "onnx", spec=SPEC, progress=print)
+    torch_spec = dataclasses.replace(SPEC, engine="torch")
+    build_artifact(model_dir, profile, tmp_path / "torch", spec=torch_spec, progress=print)
+    assert onnx.engine == "onnx"
+    assert any(f.path == f"model/{ONNX_FILE}" for f in onnx.files)  # hashed like every file
+    batch = tokenize(model_dir, PARITY_TEXTS, 128)
+    got = load_engine(tmp_path / "onnx")[0].run(batch).embeddings
+    want = load_engine(tmp_path / "torch")[0].run(batch).embeddings
+    assert got is not None and want is not None
+    assert cosines(got, want).min() >= 0.99999
+    with pytest.raises(UnsupportedHardwareError, match="CPU only"):
+        load_engine(tmp_path / "onnx", device="cuda")
+
+
+def test_pipeline_refuses_onnx_for_other_dtypes(tiny_checkpoint: TinyFactory) -> None:
+    _, profile = tiny_checkpoint("mean")
+    with pytest.raises(UnsupportedModelError, match="onnx engine"):
+        pipeline.check_engine("onnx", "bfloat16", profile)
+    reranker = dataclasses.replace(profile, task="rerank", pooling=None)
+    with pytest.raises(UnsupportedModelError, match="onnx engine"):
+        pipeline.check_engine("onnx", "float32", reranker)
+    pipeline.check_engine("onnx", "float32", profile)  # embedders in float32 build
