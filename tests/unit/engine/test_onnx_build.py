@@ -11,26 +11,12 @@ import pytest
 
 from bei_cli import pipeline
 from bei_cli.engine.artifact import ONNX_FILE, load_engine
-from bei_cli.engine.build import ArtifactSpec, build_artifact
+from bei_cli.engine.build import build_artifact
 from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
 from tests.unit.engine.helpers import PARITY_TEXTS, TinyFactory, tokenize
+from tests.unit.engine.test_heads_build import SPEC as HEADS_SPEC
 
-SPEC = ArtifactSpec(
-    engine="onnx",
-    dtype="float32",
-    quantization="no_quant",
-    limits={
-        "max_num_tokens": 4096,
-        "max_batch_size": 16,
-        "max_seq_len": 128,
-        "max_client_batch_size": 8,
-        "max_concurrent_requests": 64,
-        "auto_truncate": True,
-    },
-    default_route="/v1/embeddings",
-    served_model_name="tiny",
-    source={"source": "LOCAL", "repo": "/tiny", "revision": None},
-)
+SPEC = dataclasses.replace(HEADS_SPEC, engine="onnx", default_route="/v1/embeddings")
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

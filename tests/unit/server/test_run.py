@@ -31,10 +31,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(delay_s: float) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(delay_s: float, task: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A real uvicorn running tests.unit.server.fake_server on a free 127.0.0.1 port."""
     port = free_port()
+    task_arg = [task] if task else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.unit.server.fake_server", str(port), str(delay_s)],
+        [sys.executable, "-m", "tests.unit.server.fake_server", str(port), str(delay_s), *task_arg],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -49,7 +51,7 @@ def start_server(delay_s: float) -> tuple[subprocess.Popen[bytes], str]:
                 return process, url
         except httpx.TransportError:
             time.sleep(0.1)
-    process.kill()
+    stop(process)
     raise AssertionError("server did not become healthy")
 
 

@@ -4,44 +4,19 @@ batch_post("/predict_tokens")."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.unit.server.test_run import REPO, free_port, stop
+from tests.unit.server.test_run import start_server, stop
 
 pytestmark = pytest.mark.integration
 
 
-def start_server(task: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.unit.server.fake_server", str(port), "0", task],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read().decode() if process.stdout else "exited")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    stop(process)
-    raise AssertionError("server did not become healthy")
-
-
 @pytest.fixture(scope="module", params=["rerank", "classify", "ner"])
 def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
-    process, url = start_server(request.param)
+    process, url = start_server(0, task=request.param)
     try:
         yield request.param, url
     finally:
