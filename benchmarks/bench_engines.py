@@ -32,20 +32,11 @@ from bei_cli.engine.base import Batch, Engine  # noqa: E402
 from bei_cli.engine.onnx_engine import load_onnx_engine  # noqa: E402
 from bei_cli.engine.onnx_export import write_onnx_model  # noqa: E402
 from bei_cli.engine.torch_engine import load_torch_engine  # noqa: E402
-from bei_cli.inspect.profile import ModelProfile  # noqa: E402
+from bei_cli.inspect import inspect_checkpoint  # noqa: E402
 from tests.fixtures.models import minilm_dir  # noqa: E402
 
-PROFILE = ModelProfile(
-    architecture="BertModel",
-    model_type="bert",
-    task="embed",
-    attention="bidirectional",
-    hidden_size=384,
-    max_seq_len=256,
-    embedding_dim=384,
-    pooling="mean",
-    normalize=True,
-)
+# What bei itself reads from the checkpoint, as a build would.
+PROFILE = inspect_checkpoint(minilm_dir(), base_model="encoder_bert")
 # (name, tokens per input, batch size, inputs per timed run)
 SHAPES = [("500 tokens", 500, 32, 64), ("5 tokens", 5, 128, 1024)]
 

@@ -61,18 +61,33 @@ def hub_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-def build_artifact(
-    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str], extra_yaml: str = ""
-) -> Path:
-    work = tmp_path_factory.mktemp("build")
+def build_from_yaml(work: Path, env: dict[str, str], config_yaml: str) -> Path:
+    """Write `config_yaml` into `work`, run `bei build` on it, and return the artifact."""
     config = work / "config.yaml"
-    example = (ROOT / "examples" / "all-minilm-l6-v2" / "config.yaml").read_text()
-    config.write_text(example + extra_yaml)
+    config.write_text(config_yaml)
     out = work / "artifact"
     result = bei("build", str(config), "-o", str(out), env=env)
     assert result.returncode == 0, result.stderr
     assert (out / "manifest.json").is_file()
     return out
+
+
+def build_artifact(
+    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str], extra_yaml: str = ""
+) -> Path:
+    """The bundled MiniLM example config (plus `extra_yaml`), built."""
+    example = (ROOT / "examples" / "all-minilm-l6-v2" / "config.yaml").read_text()
+    return build_from_yaml(tmp_path_factory.mktemp("build"), env, example + extra_yaml)
+
+
+def local_config(model_dir: Path, *, base_model: str, route: str) -> str:
+    """A minimal config for a LOCAL checkpoint directory."""
+    return (
+        "model_name: local-test\n"
+        f"trt_llm:\n  build:\n    base_model: {base_model}\n"
+        f"    checkpoint_repository: {{source: LOCAL, repo: {model_dir}}}\n"
+        f"  runtime:\n    webserver_default_route: {route}\n"
+    )
 
 
 class ServerProcess:

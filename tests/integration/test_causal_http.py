@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tests.fixtures.causal import make_tiny_causal_embedder
-from tests.integration.conftest import ServerProcess, bei
+from tests.integration.conftest import ServerProcess, build_from_yaml, local_config
+from tests.unit.engine.helpers import cosines
 
 pytestmark = pytest.mark.integration
 
@@ -29,24 +30,10 @@ TEXTS = [
 def causal(tmp_path_factory, hub_env) -> Iterator[tuple[ServerProcess, Path]]:  # type: ignore[no-untyped-def]
     work = tmp_path_factory.mktemp("causal")
     model_dir = make_tiny_causal_embedder(work / "qwen3", "qwen3")
-    config = work / "config.yaml"
-    config.write_text(
-        "model_name: tiny-qwen3-embedding\n"
-        "trt_llm:\n  build:\n    base_model: encoder\n"
-        f"    checkpoint_repository: {{source: LOCAL, repo: {model_dir}}}\n"
-        "  runtime:\n    webserver_default_route: /v1/embeddings\n"
-    )
-    result = bei("build", str(config), "-o", str(work / "artifact"), env=hub_env)
-    assert result.returncode == 0, result.stderr
-    server = ServerProcess(work / "artifact", hub_env)
+    config = local_config(model_dir, base_model="encoder", route="/v1/embeddings")
+    server = ServerProcess(build_from_yaml(work, hub_env, config), hub_env)
     yield server, model_dir
     server.stop()
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.sum(a * b, axis=1)
 
 
 def test_openai_client_embeds_with_a_causal_model(causal) -> None:  # type: ignore[no-untyped-def]

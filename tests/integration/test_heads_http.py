@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.fixtures.heads import HeadCheckpoints
-from tests.integration.conftest import ServerProcess, bei
+from tests.integration.conftest import ServerProcess, build_from_yaml, local_config
 
 pytestmark = pytest.mark.integration
 
@@ -45,44 +45,34 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> HeadCheckpoints:
     return HeadCheckpoints(tmp_path_factory.mktemp("heads"))
 
 
-def serve_checkpoint(
-    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str], model_dir: Path, route: str
-) -> ServerProcess:
-    work = tmp_path_factory.mktemp("head-build")
-    config = work / "config.yaml"
-    config.write_text(
-        "model_name: head-test\n"
-        "trt_llm:\n  build:\n    base_model: encoder_bert\n"
-        f"    checkpoint_repository: {{source: LOCAL, repo: {model_dir}}}\n"
-        f"  runtime:\n    webserver_default_route: {route}\n"
-    )
-    result = bei("build", str(config), "-o", str(work / "artifact"), env=env)
-    assert result.returncode == 0, result.stderr
-    return ServerProcess(work / "artifact", env)
+def served_head(
+    checkpoints: HeadCheckpoints,
+    tmp_path_factory: pytest.TempPathFactory,
+    env: dict[str, str],
+    name: str,
+    route: str,
+) -> Iterator[tuple[ServerProcess, Path]]:
+    """Build the named head checkpoint as an artifact, serve it, stop it afterwards."""
+    model_dir = checkpoints(name)
+    config = local_config(model_dir, base_model="encoder_bert", route=route)
+    server = ServerProcess(build_from_yaml(tmp_path_factory.mktemp(name), env, config), env)
+    yield server, model_dir
+    server.stop()
 
 
 @pytest.fixture(scope="module")
 def reranker(checkpoints, tmp_path_factory, hub_env) -> Iterator[tuple[ServerProcess, Path]]:  # type: ignore[no-untyped-def]
-    model_dir = checkpoints("minilm-reranker")
-    server = serve_checkpoint(tmp_path_factory, hub_env, model_dir, "/rerank")
-    yield server, model_dir
-    server.stop()
+    yield from served_head(checkpoints, tmp_path_factory, hub_env, "minilm-reranker", "/rerank")
 
 
 @pytest.fixture(scope="module")
 def classifier(checkpoints, tmp_path_factory, hub_env) -> Iterator[tuple[ServerProcess, Path]]:  # type: ignore[no-untyped-def]
-    model_dir = checkpoints("minilm-classifier")
-    server = serve_checkpoint(tmp_path_factory, hub_env, model_dir, "/predict")
-    yield server, model_dir
-    server.stop()
+    yield from served_head(checkpoints, tmp_path_factory, hub_env, "minilm-classifier", "/predict")
 
 
 @pytest.fixture(scope="module")
 def ner(checkpoints, tmp_path_factory, hub_env) -> Iterator[tuple[ServerProcess, Path]]:  # type: ignore[no-untyped-def]
-    model_dir = checkpoints("minilm-ner")
-    server = serve_checkpoint(tmp_path_factory, hub_env, model_dir, "/predict_tokens")
-    yield server, model_dir
-    server.stop()
+    yield from served_head(checkpoints, tmp_path_factory, hub_env, "minilm-ner", "/predict_tokens")
 
 
 def performance_client(server: ServerProcess):  # type: ignore[no-untyped-def]

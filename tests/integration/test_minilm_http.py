@@ -13,17 +13,12 @@ import pytest
 
 from tests.integration.conftest import ServerProcess
 from tests.integration.texts import varied_texts
+from tests.unit.engine.helpers import cosines
 
 pytestmark = pytest.mark.integration
 
 FP32_COSINE = 0.99999
 BF16_COSINE = 0.999
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.sum(a * b, axis=1)
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,12 @@ import pytest
 
 from bei_cli.checkpoint import SecretLookup, fetch_checkpoint
 from bei_cli.errors import UnsupportedModelError
+from tests.fixtures.object_stores import MINILM_BUILD_FILES
 from tests.unit.checkpoint.conftest import Repo, copy_minilm, make_pickle_only
 from tests.unit.checkpoint.hub_server import HubState, commit_of
 
 NO_SECRETS = SecretLookup(environ={}, secrets_dir=None)
-BUILD_FILES = {
-    "config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.txt",
-    "modules.json",
-    "sentence_bert_config.json",
-    "config_sentence_transformers.json",
-    "1_Pooling/config.json",
-    "model.safetensors",
-}
+BUILD_FILES = set(MINILM_BUILD_FILES)
 
 
 def add_file(root: Path, name: str, data: bytes = b"x") -> None:

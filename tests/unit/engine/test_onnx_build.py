@@ -6,23 +6,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bei_cli import pipeline
 from bei_cli.engine.artifact import ONNX_FILE, load_engine
 from bei_cli.engine.build import build_artifact
 from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
-from tests.unit.engine.helpers import PARITY_TEXTS, TinyFactory, tokenize
+from tests.unit.engine.helpers import PARITY_TEXTS, TinyFactory, cosines, tokenize
 from tests.unit.engine.test_heads_build import SPEC as HEADS_SPEC
 
 SPEC = dataclasses.replace(HEADS_SPEC, engine="onnx", default_route="/v1/embeddings")
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.sum(a * b, axis=1)
 
 
 def test_onnx_artifact_matches_the_torch_artifact(
