@@ -14,7 +14,7 @@ import typer
 from typer.exceptions import TyperException
 
 from bei_cli import __version__
-from bei_cli.cli import build, cache, fetch, inspect_cmd, schema, serve, validate
+from bei_cli.cli import build, cache, deploy, fetch, inspect_cmd, schema, serve, validate
 from bei_cli.cli.render import render_bug, render_error
 from bei_cli.errors import BeiError
 

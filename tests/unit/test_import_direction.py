@@ -18,6 +18,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "server": {"cli", "pipeline", "config", "checkpoint"},
     "quantize": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"},
     "pipeline": {"cli", "server"},
+    "deploy": {"cli", "pipeline", "checkpoint", "inspect"},
+    "image": {"cli", "pipeline", "server", "checkpoint", "inspect"},
+    "registry": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"},
     "errors": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"},
 }
 
