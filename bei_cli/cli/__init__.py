@@ -14,7 +14,18 @@ import typer
 from typer.exceptions import TyperException
 
 from bei_cli import __version__
-from bei_cli.cli import build, cache, deploy, fetch, inspect_cmd, schema, serve, validate
+from bei_cli.cli import (
+    build,
+    cache,
+    deploy,
+    fetch,
+    inspect_cmd,
+    login,
+    push,
+    schema,
+    serve,
+    validate,
+)
 from bei_cli.cli.render import render_bug, render_error
 from bei_cli.errors import BeiError
 
@@ -25,6 +36,9 @@ COMMANDS: tuple[tuple[str, ModuleType], ...] = (
     ("inspect", inspect_cmd),
     ("build", build),
     ("serve", serve),
+    ("push", push),
+    ("login", login),
+    ("deploy", deploy),
 )
 
 app = typer.Typer(
