@@ -7,4 +7,4 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 # torch first and pinned: 2.13.0 resolves to the CPU wheel here; an unpinned torch would pull a
 # multi-GB CUDA build.
 "$PY" -m pip install -q "torch==2.13.0"
-"$PY" -m pip install -q -e ".[cpu,s3,gcs,azure,dev]"
+"$PY" -m pip install -q -e ".[cpu,quant,s3,gcs,azure,dev]"

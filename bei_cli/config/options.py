@@ -22,13 +22,31 @@ class BeiOptions(ConfigModel):
     engine: EngineChoice = Field(
         default="auto",
         description="Inference engine: torch (PyTorch, CPU or CUDA), onnx (ONNX Runtime on CPU, "
-        "float32, embedding models; exported and fused at build time), fake (deterministic "
-        "outputs without weights, for tests), auto (currently torch).",
+        "float32 or weights_int8 embedding models; exported and fused at build time), fake "
+        "(deterministic outputs without weights, for tests), auto: for a CPU target with "
+        "no_quant, `bei build` builds every candidate that applies (torch float32; torch "
+        "bfloat16 where the CPU has native bf16; onnx float32 for embedding models), times each "
+        "on the bundled held-out texts, gates it for accuracy against torch float32, and keeps "
+        "the fastest that passes (figures in build_report.json next to the manifest); "
+        "weights_int8 builds onnx; otherwise torch. An explicit engine skips the measurement.",
     )
     dtype: DtypeChoice = Field(
         default="auto",
         description="Weight/activation dtype when quantization_type is no_quant: float32, "
-        "bfloat16, or auto (float32 on CPU, bfloat16 on GPU).",
+        "bfloat16, or auto (on a CPU: bfloat16 only where it has native bf16 -- the "
+        "avx512_bf16 or amx_bf16 flag -- else float32; bfloat16 on GPU). Every build other "
+        "than torch float32 passes the accuracy gate.",
+    )
+    accuracy_floor: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="The accuracy gate's floor: every build other than torch float32 is run on "
+        "the bundled held-out texts next to torch float32 on the same checkpoint, and fails "
+        "(exit 5) below it. Embedding models are judged by the minimum cosine similarity, "
+        "classifiers and rerankers by label agreement, NER models by per-token label agreement. "
+        "null: by precision -- 0.999 for 16-bit, 0.99 for 8-bit, 0.98 for 4-bit, 0.9999 for "
+        "another float32 engine.",
     )
     max_client_batch_size: int = Field(
         default=1024,
@@ -66,10 +84,13 @@ class BeiOptions(ConfigModel):
     def resolved_engine(self) -> Literal["torch", "onnx", "fake"]:
         return "torch" if self.engine == "auto" else self.engine
 
-    def resolved_dtype(self, *, on_gpu: bool) -> Literal["float32", "bfloat16"]:
+    def resolved_dtype(
+        self, *, on_gpu: bool, cpu_bf16: bool = False
+    ) -> Literal["float32", "bfloat16"]:
+        """`cpu_bf16`: the CPU has native bf16 (see bei_cli.quantize.cpu)."""
         if self.dtype != "auto":
             return self.dtype
-        return "bfloat16" if on_gpu else "float32"
+        return "bfloat16" if on_gpu or cpu_bf16 else "float32"
 
     def resolved_auto_truncate(self, base_model: str) -> bool:
         if self.auto_truncate is not None:

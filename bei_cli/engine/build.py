@@ -1,19 +1,29 @@
-"""Writing an engine artifact: select what serving needs, write it atomically, smoke-test it.
+"""Writing an engine artifact: select what serving needs, write it atomically, test and gate it.
 
 `build_artifact` copies the checkpoint's serving files into `<out>/model/` (weights always as
 safetensors, in the checkpoint's own dtype -- the engine casts to the artifact's dtype at load, so
-one lossless copy serves float32 and bfloat16 alike), writes manifest.json with the size and
+one lossless copy serves float32 and bfloat16 alike), writes the engine's own files (an ONNX
+graph), applies the quantizer of `spec.quantization`, writes manifest.json with the size and
 sha256 of every file, loads the engine once and runs a smoke batch, and only then moves the
 directory into place. Nothing half-written is ever left at `out_dir`.
+
+Every engine that is not the fp32 torch reference (bf16, int8, fp8, ...) passes the accuracy gate
+(bei_cli.quantize.gate) against fp32 torch on the same checkpoint before it is moved into place;
+its verdict lands in the manifest. With several candidates (`bei: {engine: auto}` on a CPU) each
+is built, gated and timed, the fastest accurate one is kept, and the figures go to
+build_report.json beside the manifest -- never into the manifest, whose bytes must not depend on
+timings.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,13 +39,35 @@ from bei_cli.engine.artifact import (
     record_files,
     write_manifest,
 )
-from bei_cli.engine.base import Batch, FloatArray, Output
+from bei_cli.engine.base import Batch, Engine
 from bei_cli.engine.checkpoint_files import Progress, copy_serving_files
-from bei_cli.engine.manifest import Limits, Manifest, SourceRecord
+from bei_cli.engine.manifest import AccuracyRecord, Limits, Manifest, SourceRecord
+from bei_cli.engine.selection import (
+    REPORT_NAME,
+    Candidate,
+    Gate,
+    Measurement,
+    choose,
+    interleaved_tokens_per_second,
+    output_rows,
+    selection_report,
+    tokenized_texts,
+)
 from bei_cli.errors import BeiError, BuildError
 from bei_cli.inspect.profile import ModelProfile
+from bei_cli.quantize.gate import (
+    FLOOR_HINT,
+    AccuracyResult,
+    default_floor,
+    require_floor,
+)
+from bei_cli.quantize.plan import QuantPlan
+
+__all__ = ["ArtifactSpec", "build_artifact", "output_rows"]
 
 SMOKE_TEXTS = ("bei smoke test", "A second, somewhat longer sentence pads the first one.")
+REFERENCE = Candidate("torch", "float32")
+UNGATED_ENGINES = frozenset({"fake"})  # no weights: nothing to compare with fp32
 
 
 @dataclass(frozen=True)
@@ -44,13 +76,24 @@ class ArtifactSpec:
 
     engine: str  # a key of artifact.ENGINE_OPENERS
     dtype: str  # "float32", "bfloat16", ...
-    quantization: str  # "no_quant", ...
+    quantization: str  # "no_quant", "weights_int8", ... (a key of QUANTIZERS, or no_quant)
     limits: Mapping[str, Any]  # the fields of manifest.Limits
     default_route: str
     served_model_name: str
     source: Mapping[str, str | None]  # {"source", "repo", "revision"}; anything else is dropped
     device_kind: str = "cpu"
     api_key_secret: str | None = None  # a secret's name, never its value
+    # More than one: build, gate and time each, keep the fastest accurate one (the first is the
+    # preferred one on a near-tie). Empty: just (engine, dtype), nothing timed.
+    candidates: tuple[Candidate, ...] = ()
+    accuracy_floor: float | None = None  # None: the gate's default for the precision
+    quant_plan: QuantPlan | None = field(default=None, repr=False)  # for quantizers that read it
+    # trt_llm.build.quantization_config: calibration texts used and their longest length.
+    calib_size: int = 1024
+    calib_max_seq_length: int = 1536
+
+    def choices(self) -> tuple[Candidate, ...]:
+        return self.candidates or (Candidate(self.engine, self.dtype),)
 
 
 def console_progress() -> Progress:
@@ -67,9 +110,58 @@ def write_onnx(model_dir: Path, profile: ModelProfile, report: Progress) -> None
     write_onnx_model(model_dir, profile, model_dir / ONNX_FILE)
 
 
+def quantize_onnx_int8(
+    model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report: Progress
+) -> None:
+    from bei_cli.engine.onnx_export import quantize_int8
+
+    if spec.engine != "onnx":
+        raise BuildError(
+            f"{spec.quantization} is built by the onnx engine, not {spec.engine}.",
+            hint="Set `bei: {engine: onnx}` or leave it at auto.",
+        )
+    report("quantizing the ONNX graph to int8 (dynamic, per channel)")
+    graph = model_dir / ONNX_FILE
+    quantized = graph.with_name("model.int8.onnx")
+    quantize_int8(graph, quantized)
+    quantized.replace(graph)
+
+
+def quantize_torch_fp8(
+    model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report: Progress
+) -> None:
+    from bei_cli.engine.fp8_quantize import quantize_fp8
+    from bei_cli.quantize.gate import calibration_texts
+
+    if spec.engine != "torch" or spec.quant_plan is None:
+        raise BuildError(
+            f"{spec.quantization} is built by the torch engine, not {spec.engine}.",
+            hint="Set `bei: {engine: torch}` or leave it at auto.",
+        )
+    quantize_fp8(
+        model_dir,
+        profile,
+        spec.quant_plan,
+        calibration_texts(),
+        report,
+        calib_size=spec.calib_size,
+        calib_max_seq_length=spec.calib_max_seq_length,
+    )
+
+
 # Engines whose artifact needs more than the checkpoint's own files (engine -> writer).
 ENGINE_FILE_WRITERS: dict[str, Callable[[Path, ModelProfile, Progress], None]] = {
     "onnx": write_onnx
+}
+# manifest quantization -> what rewrites the staged model files; runs after the engine's writer.
+# Every row is gated for accuracy against fp32 torch before the artifact is kept.
+Quantizer = Callable[[Path, ModelProfile, ArtifactSpec, Progress], None]
+QUANTIZERS: dict[str, Quantizer] = {
+    "weights_int8": quantize_onnx_int8,
+    "weights_kv_int8": quantize_onnx_int8,  # encoders have no KV cache: the same weights
+    "fp8": quantize_torch_fp8,
+    "fp8_kv": quantize_torch_fp8,  # no KV cache in an encoder: the same as fp8
+    "fp8_mlp_only": quantize_torch_fp8,  # the plan's layers say which Linears
 }
 
 
@@ -79,6 +171,26 @@ def write_engine_files(
     writer = ENGINE_FILE_WRITERS.get(engine)
     if writer is not None:
         writer(model_dir, profile, report)
+
+
+def quantize(model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report: Progress) -> None:
+    if spec.quantization == "no_quant":
+        return
+    quantizer = QUANTIZERS.get(spec.quantization)
+    if quantizer is None:
+        raise BuildError(
+            f"no quantizer for {spec.quantization} in this bei release.",
+            hint=f"Use no_quant or one of: {', '.join(sorted(QUANTIZERS))}.",
+        )
+    quantizer(model_dir, profile, spec, report)
+
+
+@dataclass(frozen=True)
+class Staged:
+    staging: Path
+    manifest: Manifest
+    measurement: Measurement | None = None
+    engine: Engine | None = None  # kept open while candidates are timed against each other
 
 
 def build_artifact(
@@ -91,40 +203,140 @@ def build_artifact(
 ) -> Manifest:
     """Write the engine artifact for `model_dir` to `out_dir` (replacing an older artifact)."""
     report = progress or console_progress()
-    if spec.engine not in ENGINE_OPENERS:
+    choices = spec.choices()
+    unknown = sorted({c.engine for c in choices} - ENGINE_OPENERS.keys())
+    if unknown:
         raise BuildError(
-            f"unknown engine {spec.engine!r}.",
+            f"unknown engine {unknown[0]!r}.",
             hint=f"Use one of: {', '.join(sorted(ENGINE_OPENERS))}.",
         )
     check_target(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    gate = Gate(task=profile.task, max_seq_len=int(spec.limits["max_seq_len"]))
+    stagings: list[Path] = []
     try:
-        staging.chmod(0o755)
-        copy_serving_files(model_dir, staging / MODEL_DIR, profile, report)
-        write_engine_files(spec.engine, staging / MODEL_DIR, profile, report)
-        report(f"hashing files of {staging.name}")
-        manifest = Manifest(
-            engine=spec.engine,
-            dtype=spec.dtype,
-            device_kind=spec.device_kind,
-            quantization=spec.quantization,
-            profile=profile,
-            limits=limits_from(spec.limits),
-            default_route=spec.default_route,
-            served_model_name=spec.served_model_name,
-            source=source_from(spec.source),
-            files=record_files(staging),
-            api_key_secret=spec.api_key_secret,
-        )
-        write_manifest(staging, manifest)
-        smoke_test(staging, manifest, report)
-        move_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        staged = []
+        for choice in choices:
+            stagings.append(Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent)))
+            candidate = dataclasses.replace(spec, engine=choice.engine, dtype=choice.dtype)
+            timed = len(choices) > 1
+            staged.append(stage(model_dir, profile, stagings[-1], candidate, gate, timed, report))
+        winner = staged[0] if len(staged) == 1 else select(staged, gate.batches, report)
+        move_into_place(winner.staging, out_dir)
+    finally:
+        for staging in stagings:
+            shutil.rmtree(staging, ignore_errors=True)
     report(f"wrote {out_dir}")
-    return manifest
+    return winner.manifest
+
+
+def describe(spec: ArtifactSpec) -> str:
+    """ "torch float32" or "torch float32 fp8": what a gate line is about."""
+    quantization = "" if spec.quantization == "no_quant" else f" {spec.quantization}"
+    return f"{spec.engine} {spec.dtype}{quantization}"
+
+
+def is_gated(spec: ArtifactSpec, timed: bool) -> bool:
+    """Everything but the fp32 torch reference is judged; an fp32 engine of another runtime only
+    when timed against the reference (an engine chosen for speed must be shown accurate too)."""
+    if spec.engine in UNGATED_ENGINES:
+        return False
+    if spec.quantization != "no_quant" or spec.dtype != "float32":
+        return True
+    return timed and Candidate(spec.engine, spec.dtype) != REFERENCE
+
+
+def stage(
+    model_dir: Path,
+    profile: ModelProfile,
+    staging: Path,
+    spec: ArtifactSpec,
+    gate: Gate,
+    timed: bool,
+    report: Progress,
+) -> Staged:
+    """Build one candidate into `staging`: files, manifest, smoke test, gate, timing."""
+    staging.chmod(0o755)
+    gated = is_gated(spec, timed)
+    copy_serving_files(model_dir, staging / MODEL_DIR, profile, report)
+    if gated or timed:
+        gate.prepare(staging / MODEL_DIR, profile, report)
+    write_engine_files(spec.engine, staging / MODEL_DIR, profile, report)
+    quantize(staging / MODEL_DIR, profile, spec, report)
+    report(f"hashing files of {staging.name}")
+    manifest = Manifest(
+        engine=spec.engine,
+        dtype=spec.dtype,
+        device_kind=spec.device_kind,
+        quantization=spec.quantization,
+        profile=profile,
+        limits=limits_from(spec.limits),
+        default_route=spec.default_route,
+        served_model_name=spec.served_model_name,
+        source=source_from(spec.source),
+        files=record_files(staging),
+        api_key_secret=spec.api_key_secret,
+    )
+    write_manifest(staging, manifest)
+    engine = smoke_test(staging, manifest, report)
+    accuracy = None
+    if gated:
+        floor = spec.accuracy_floor
+        if floor is None:
+            floor = default_floor(spec.dtype, spec.quantization)
+        accuracy = gate.judge(engine, floor)
+        report(f"accuracy gate, {describe(spec)}: {accuracy.describe()}")
+        if not timed:
+            require_floor(accuracy, f"{spec.engine} {spec.dtype} {spec.quantization}")
+        manifest = dataclasses.replace(manifest, accuracy=accuracy_record(accuracy))
+        write_manifest(staging, manifest)
+    if not timed:
+        return Staged(staging, manifest)
+    # Timed later, interleaved with the other candidates (see `select`); speed 0 until then.
+    return Staged(
+        staging,
+        manifest,
+        Measurement(Candidate(spec.engine, spec.dtype), 0.0, accuracy),
+        engine,
+    )
+
+
+def select(staged: Sequence[Staged], batches: Sequence[Batch], report: Progress) -> Staged:
+    """Keep the fastest candidate that passed its gate; record every figure in build_report.json."""
+    report(f"timing {len(staged)} engine candidates, interleaved, on the held-out workload")
+    speeds = interleaved_tokens_per_second([s.engine for s in staged], batches)
+    measurements = [
+        dataclasses.replace(s.measurement, tokens_per_s=speed)
+        for s, speed in zip(staged, speeds, strict=True)
+        if s.measurement is not None
+    ]
+    for measurement in measurements:
+        report(f"candidate {measurement.describe()}")
+    if not any(m.passed for m in measurements):
+        raise BuildError(
+            "no engine candidate passed the accuracy gate: "
+            + "; ".join(m.describe() for m in measurements),
+            hint=FLOOR_HINT,
+        )
+    chosen = choose(measurements)
+    winner = staged[measurements.index(chosen)]
+    report(f"chose the {chosen.candidate} engine ({chosen.tokens_per_s:,.0f} tokens/s)")
+    record = selection_report(measurements, chosen, batches)
+    (winner.staging / REPORT_NAME).write_text(
+        json.dumps(record, sort_keys=True, indent=2) + "\n", encoding="utf-8"
+    )
+    return winner
+
+
+def accuracy_record(result: AccuracyResult) -> AccuracyRecord:
+    return AccuracyRecord(
+        metric=result.metric,
+        value=result.value,
+        floor=result.floor,
+        texts=result.texts,
+        reference=result.reference,
+        extra=dict(result.extra),
+    )
 
 
 def check_target(out_dir: Path) -> None:
@@ -166,20 +378,10 @@ def source_from(values: Mapping[str, str | None]) -> SourceRecord:
 
 
 def smoke_batch(model_dir: Path, max_seq_len: int) -> Batch:
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    # Saved tokenizers often carry fixed padding/truncation (MiniLM's pads to 128); the engine
-    # pads per batch itself, so both are switched off here, as the server must do too.
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    encodings = tokenizer.encode_batch(list(SMOKE_TEXTS))
-    return Batch.from_sequences(
-        [e.ids[:max_seq_len] for e in encodings], [e.type_ids[:max_seq_len] for e in encodings]
-    )
+    return Batch.from_sequences(tokenized_texts(model_dir, SMOKE_TEXTS, max_seq_len))
 
 
-def smoke_test(artifact_dir: Path, manifest: Manifest, report: Progress) -> None:
+def smoke_test(artifact_dir: Path, manifest: Manifest, report: Progress) -> Engine:
     """Load the engine from the staged artifact and run one small batch through it."""
     report(f"smoke test: loading the {manifest.engine} engine ({manifest.dtype})")
     try:
@@ -199,14 +401,7 @@ def smoke_test(artifact_dir: Path, manifest: Manifest, report: Progress) -> None
             "the built engine returned no, misshapen or non-finite outputs in its smoke test.",
             hint="Check the checkpoint's weights and dtype (float16 checkpoints can overflow).",
         )
-
-
-def output_rows(output: Output) -> tuple[FloatArray, ...] | None:
-    """One array per sequence, whichever task filled the Output (None if none did)."""
-    if output.token_scores is not None:
-        return output.token_scores
-    dense = output.embeddings if output.embeddings is not None else output.scores
-    return None if dense is None else tuple(dense)
+    return engine
 
 
 def move_into_place(staging: Path, out_dir: Path) -> None:

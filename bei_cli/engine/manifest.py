@@ -9,7 +9,7 @@ inputs give a byte-identical manifest (and, later, the same image digest).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from bei_cli import __version__
@@ -18,7 +18,7 @@ from bei_cli.inspect.profile import ModelProfile
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-OPTIONAL_KEYS = frozenset({"files", "revision", "api_key_secret"})
+OPTIONAL_KEYS = frozenset({"files", "revision", "api_key_secret", "accuracy", "extra"})
 REBUILD_HINT = "Rebuild the artifact with `bei build` (this bei reads manifest format 1)."
 
 
@@ -51,6 +51,18 @@ class FileRecord:
 
 
 @dataclass(frozen=True)
+class AccuracyRecord:
+    """The accuracy gate's verdict on a non-fp32 engine (see bei_cli.quantize.gate)."""
+
+    metric: str  # "min cosine", "label agreement", "token label agreement"
+    value: float  # rounded, so a rebuild on the same machine writes the same manifest
+    floor: float  # the build fails below it
+    texts: int  # held-out texts scored
+    reference: str  # what it was compared with, e.g. "torch float32"
+    extra: dict[str, float] = field(default_factory=dict)  # e.g. {"mean cosine": ...}
+
+
+@dataclass(frozen=True)
 class Manifest:
     engine: str  # key of the engine table in bei_cli.engine.artifact ("torch", "fake")
     dtype: str  # "float32", "bfloat16", ...
@@ -65,6 +77,8 @@ class Manifest:
     # The NAME of the secret holding the API key clients must send; the key itself is looked up
     # when serving and never stored.
     api_key_secret: str | None = None
+    # The accuracy gate's result; None for the fp32 torch reference itself (nothing to compare).
+    accuracy: AccuracyRecord | None = None
     format_version: int = FORMAT_VERSION
     bei_version: str = __version__  # the bei that built it
 
@@ -128,4 +142,19 @@ def _decode(data: dict[str, Any]) -> Manifest:
         source=SourceRecord(**data["source"]),
         files=files,
         api_key_secret=data.get("api_key_secret"),
+        accuracy=_accuracy(data.get("accuracy")),
+    )
+
+
+def _accuracy(data: dict[str, Any] | None) -> AccuracyRecord | None:
+    if data is None:
+        return None
+    _require_keys(data, AccuracyRecord, "accuracy")
+    return AccuracyRecord(
+        metric=str(data["metric"]),
+        value=float(data["value"]),
+        floor=float(data["floor"]),
+        texts=int(data["texts"]),
+        reference=str(data["reference"]),
+        extra={str(k): float(v) for k, v in data.get("extra", {}).items()},
     )

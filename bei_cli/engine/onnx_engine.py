@@ -2,7 +2,8 @@
 
 The graph already pools and applies Dense layers (see onnx_export), so a run is: pad the ragged
 batch to its own longest sequence, feed the inputs the graph declares, return `embeddings`
-un-normalized -- the torch engine's contract, held equal to it by the parity tests.
+un-normalized -- the torch engine's contract, held equal to it by the parity tests. Nothing here
+imports torch: an onnx artifact serves without it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from bei_cli.engine.base import Batch, EngineInfo, Output
-from bei_cli.engine.onnx_export import OUTPUT_NAME
 from bei_cli.errors import ArtifactError, EngineError, UnsupportedModelError
 from bei_cli.inspect.profile import ModelProfile
 
 ONNX_FILE = "model.onnx"
+# The graph's one output; onnx_export names it so. Defined here so that serving an onnx artifact
+# never imports onnx_export, which imports torch.
+OUTPUT_NAME = "embeddings"
 
 
 @dataclass

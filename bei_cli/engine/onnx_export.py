@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from bei_cli.engine.onnx_engine import OUTPUT_NAME
 from bei_cli.engine.torch_engine import accepts_argument, load_transformer
 from bei_cli.engine.torch_layers import load_dense, pool_tensor
 from bei_cli.errors import BuildError, UnsupportedModelError
@@ -26,7 +27,6 @@ from bei_cli.inspect.profile import ModelProfile, PoolingMode
 
 log = logging.getLogger(__name__)
 
-OUTPUT_NAME = "embeddings"
 DYNAMIC_AXES = {0: "batch", 1: "sequence"}
 # model_type -> onnxruntime.transformers.optimizer model_type; others are exported unfused.
 FUSION_MODEL_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "mpnet": "bert"}
@@ -130,7 +130,11 @@ def fuse_onnx(onnx_path: Path, model_dir: Path, profile: ModelProfile, out_path:
 
 def ffn_down_projections(model: Any) -> list[str]:
     """MatMuls fed by the feed-forward GELU (BERT's `layer.N.output.dense`, in node names)."""
-    return [n.name for n in model.graph.node if n.name.endswith("/output/dense/MatMul")]
+    return [
+        n.name
+        for n in model.graph.node
+        if n.name.endswith("/output/dense/MatMul") and "/attention/" not in n.name
+    ]
 
 
 def quantize_int8(onnx_path: Path, out_path: Path) -> Path:
@@ -138,7 +142,9 @@ def quantize_int8(onnx_path: Path, out_path: Path) -> Path:
 
     Measured on MiniLM (min cosine vs fp32 over the parity texts): every MatMul and Attention
     per-tensor 0.85, per-channel 0.98; per-channel MatMuls only, without the FFN down-projections
-    (whose post-GELU inputs carry outliers a per-tensor activation scale clips) 0.994.
+    (whose post-GELU inputs carry outliers a per-tensor activation scale clips) 0.994. On the
+    accuracy gate's 64 held-out texts (longer inputs) the same recipe scores 0.989 min / 0.997
+    mean cosine: just under the 8-bit floor of 0.99.
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -22,6 +22,8 @@ import torch
 
 from bei_cli.engine.attention import apply_attention
 from bei_cli.engine.base import Batch, EngineInfo, Output
+from bei_cli.engine.fp8_checkpoint import fp8_from_pretrained, is_fp8_checkpoint
+from bei_cli.engine.fp8_linear import use_fp8_compute
 from bei_cli.engine.heads import SequenceScoresHead, TokenScoresHead
 from bei_cli.engine.torch_layers import load_dense, pool_tensor
 from bei_cli.errors import EngineError, UnsupportedHardwareError, UnsupportedModelError
@@ -169,16 +171,18 @@ def load_transformer(
 
     `attention` "bidirectional" runs causal families with full attention (see engine.attention);
     None or "causal" keep the architecture's own. A *ForCausalLM checkpoint loaded with AutoModel
-    yields its base model (transformers drops the `model.` prefix and the unused lm_head).
+    yields its base model (transformers drops the `model.` prefix and the unused lm_head). An FP8
+    checkpoint (bei_quant.json) loads with its weights dequantized to `dtype`.
     """
     import transformers
 
     loader = getattr(transformers, auto_class)
+    load = fp8_from_pretrained(loader) if is_fp8_checkpoint(model_dir) else loader.from_pretrained
     try:
-        model = loader.from_pretrained(model_dir, dtype=dtype, attn_implementation="sdpa")
+        model = load(model_dir, dtype=dtype, attn_implementation="sdpa")
     except (ValueError, ImportError) as exc:
         log.info("SDPA attention unavailable for %s (%s); using the default.", model_dir, exc)
-        model = loader.from_pretrained(model_dir, dtype=dtype)
+        model = load(model_dir, dtype=dtype)
     model.eval()
     apply_attention(model, attention)
     return model
@@ -214,6 +218,7 @@ def load_torch_engine(
     model = load_transformer(
         model_dir, support.auto_class, torch_dtype, attention=profile.attention
     ).to(torch_device)
+    use_fp8_compute(model, model_dir, torch_device)
     head = support.head(model_dir, profile, torch_device)
     labels = profile.labels
     check_label_count(model, labels)

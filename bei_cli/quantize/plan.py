@@ -169,9 +169,23 @@ RULES: dict[str, QuantRule] = {
     ),
 }
 
-# The quantization types this release can build. The others are planned, and refused by the
-# pipeline until their implementation lands.
-IMPLEMENTED: frozenset[str] = frozenset({"no_quant"})
+ALL_TASKS = frozenset(ACCURACY_METRIC_BY_TASK)
+INT8_TASKS = frozenset({"embed"})  # the ONNX Runtime engine serves embedders only
+# What this release can build: quantization type -> target kind -> tasks. Everything else is
+# planned, and refused by the pipeline until its implementation lands.
+IMPLEMENTED: dict[str, dict[str, frozenset[str]]] = {
+    "no_quant": {"cpu": ALL_TASKS, "cuda": ALL_TASKS},
+    "weights_int8": {"cpu": INT8_TASKS},
+    "weights_kv_int8": {"cpu": INT8_TASKS},
+    # Calibrated on the build machine's CPU; served dequantized on a CPU, FP8 GEMMs on cc >= 8.9.
+    "fp8": {"cpu": ALL_TASKS, "cuda": ALL_TASKS},
+    "fp8_kv": {"cpu": ALL_TASKS, "cuda": ALL_TASKS},
+    "fp8_mlp_only": {"cpu": ALL_TASKS, "cuda": ALL_TASKS},
+}
+
+
+def is_implemented(quantization_type: str, task: str, hardware: Hardware) -> bool:
+    return task in IMPLEMENTED.get(quantization_type, {}).get(hardware.kind, frozenset())
 
 
 def plan_quantization(
@@ -187,9 +201,16 @@ def plan_quantization(
         notes.insert(0, KV_NOTE)
     if plan.supported and base_model == "encoder_bert" and quantization_type != "no_quant":
         notes.append(BERT_NOTE)
+    implemented = plan.supported and is_implemented(quantization_type, task, hardware)
+    built_for = IMPLEMENTED.get(quantization_type, {}).get(hardware.kind)
+    if plan.supported and not implemented and built_for:
+        notes.append(
+            f"This release builds {quantization_type} on {hardware.kind.upper()} for "
+            f"{', '.join(sorted(built_for))} models only, not {task} models."
+        )
     return replace(
         plan,
-        implemented=plan.supported and quantization_type in IMPLEMENTED,
+        implemented=implemented,
         notes=tuple(notes),
         accuracy_metric=ACCURACY_METRIC_BY_TASK[task],
         accuracy_floor=ACCURACY_FLOOR[plan.weights] if plan.weights else None,

@@ -36,6 +36,15 @@ SUPPORTED_ON: dict[str, frozenset[str]] = {
     "weights_int4_kv_int8": frozenset(),
     "smooth_quant": frozenset(),
 }
+# What this release builds for an embedder, written independently of plan.IMPLEMENTED.
+BUILT_ON: dict[str, frozenset[str]] = {
+    "no_quant": EVERYWHERE,
+    "weights_int8": frozenset({"cpu"}),
+    "weights_kv_int8": frozenset({"cpu"}),
+    "fp8": FP8_TARGETS,
+    "fp8_kv": FP8_TARGETS,
+    "fp8_mlp_only": FP8_TARGETS,
+}
 # Words the reason of a refusal must contain, by (quantization family, hardware).
 REFUSAL_WORDS = {
     ("fp8", "T4"): ("8.9", "Ada/Hopper", "T4 has 7.5"),
@@ -62,7 +71,7 @@ def test_every_cell_of_the_table(quant: str, base: str, hw: str) -> None:
     plan = plan_for(quant, base, hw)
     assert plan.quantization == quant
     assert plan.supported == (hw in SUPPORTED_ON[quant])
-    assert plan.implemented == (plan.supported and quant == "no_quant")
+    assert plan.implemented == (hw in BUILT_ON.get(quant, frozenset()))
     assert plan.kv == "none" and plan.reason
     kv_note = any("no KV cache" in note for note in plan.notes)
     assert kv_note == (quant in KV_CACHE_QUANTIZATIONS)
@@ -145,9 +154,18 @@ def test_the_accuracy_gate_metric_follows_the_task(task: str, metric: str) -> No
     assert plan_for("fp8", "encoder_bert", "H100", task=task).accuracy_metric == metric
 
 
+@pytest.mark.parametrize("task", ["classify", "rerank", "ner"])
+def test_weights_int8_is_built_for_embedders_only(task: str) -> None:
+    plan = plan_for("weights_int8", "encoder_bert", "cpu", task=task)
+    assert plan.supported and not plan.implemented
+    assert any(f"for embed models only, not {task} models" in note for note in plan.notes)
+    assert plan_for("no_quant", "encoder_bert", "cpu", task=task).implemented
+
+
 def test_every_truss_quantization_type_has_a_rule() -> None:
     assert set(RULES) == set(QUANTIZATION_TYPES)
-    assert frozenset({"no_quant"}) == IMPLEMENTED
+    assert set(IMPLEMENTED) <= set(RULES)
+    assert IMPLEMENTED["weights_int8"] == {"cpu": frozenset({"embed"})}
     with pytest.raises(ValueError, match="unknown quantization_type"):
         plan_for("int2", "encoder", "cpu")
 

@@ -1,0 +1,111 @@
+"""FP8 compute for an FP8 checkpoint: `torch._scaled_mm` Linears on CUDA cc >= 8.9, else a warning.
+
+The engine first loads an FP8 checkpoint dequantized (fp8_checkpoint.fp8_from_pretrained), which
+runs anywhere. `use_fp8_compute` then swaps each quantized Linear for an `Fp8Linear` where the GPU
+has FP8 tensor cores (Ada/Hopper or newer): activations are cast to float8 with the static
+per-tensor scale calibrated at build time, and the GEMM runs in FP8 with fp32 accumulation. The
+word embeddings stay dequantized (a lookup, not a GEMM).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from bei_cli.engine.fp8_checkpoint import (
+    FP8_DTYPE,
+    FP8_MAX,
+    Fp8Checkpoint,
+    is_fp8_checkpoint,
+    read_fp8_checkpoint,
+)
+
+log = logging.getLogger(__name__)
+
+FP8_MIN_CAPABILITY = (8, 9)
+# torch._scaled_mm needs the inner and output dimensions of the weight in multiples of 16.
+SCALED_MM_ALIGNMENT = 16
+NO_FP8_COMPUTE = (
+    "FP8 compute needs a CUDA GPU with compute capability >= 8.9 (Ada/Hopper or newer); "
+    "%s runs this FP8 artifact with its weights dequantized to %s (smaller artifact, no "
+    "FP8 speed-up)."
+)
+
+
+class Fp8Linear(torch.nn.Module):
+    """y = x W^T + b with W in float8 and x cast to float8 by a static calibrated scale."""
+
+    weight_t: torch.Tensor
+    weight_scale: torch.Tensor
+    input_scale: torch.Tensor
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        weight_scale: torch.Tensor,
+        input_scale: torch.Tensor,
+        bias: torch.Tensor | None,
+    ) -> None:
+        super().__init__()
+        self.out_features, self.in_features = weight.shape
+        # _scaled_mm wants its second operand column-major: the transpose of a row-major weight.
+        self.register_buffer("weight_t", weight.contiguous().t())
+        self.register_buffer("weight_scale", weight_scale.float().reshape(()))
+        self.register_buffer("input_scale", input_scale.float().reshape(()))
+        self.bias = None if bias is None else torch.nn.Parameter(bias, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, self.in_features)
+        x_fp8 = (rows / self.input_scale).clamp(-FP8_MAX, FP8_MAX).to(FP8_DTYPE)
+        out = torch._scaled_mm(
+            x_fp8,
+            self.weight_t,
+            scale_a=self.input_scale,
+            scale_b=self.weight_scale,
+            out_dtype=x.dtype,
+        )
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+def fp8_compute_available(device: torch.device) -> bool:
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability(device) >= FP8_MIN_CAPABILITY
+
+
+def use_fp8_compute(model: torch.nn.Module, model_dir: Path, device: torch.device) -> None:
+    """For an FP8 checkpoint, swap its quantized Linears for Fp8Linear where the device can, or
+    log once why it runs dequantized. Any other checkpoint is left alone."""
+    if not is_fp8_checkpoint(model_dir):
+        return
+    dtype = next(model.parameters()).dtype
+    if not fp8_compute_available(device):
+        log.warning(NO_FP8_COMPUTE, device, str(dtype).removeprefix("torch."))
+        return
+    checkpoint = read_fp8_checkpoint(model_dir)
+    swapped = sum(_swap(model, name, checkpoint, device) for name in checkpoint.layout.linears)
+    log.info(
+        "FP8 compute: %d of %d Linears run torch._scaled_mm on %s.",
+        swapped,
+        len(checkpoint.layout.linears),
+        device,
+    )
+
+
+def _swap(
+    model: torch.nn.Module, name: str, checkpoint: Fp8Checkpoint, device: torch.device
+) -> bool:
+    linear = model.get_submodule(name)
+    assert isinstance(linear, torch.nn.Linear), name
+    weight, weight_scale, input_scale = checkpoint.linear(name)
+    if any(size % SCALED_MM_ALIGNMENT for size in weight.shape):
+        return False  # stays a dequantized Linear
+    bias = None if linear.bias is None else linear.bias.detach()
+    fp8 = Fp8Linear(weight.to(device), weight_scale.to(device), input_scale.to(device), bias)
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, fp8)
+    return True
