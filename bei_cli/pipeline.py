@@ -1,24 +1,32 @@
-"""`bei build` as a straight line of steps: validate -> fetch -> inspect -> plan -> build engine.
+"""`bei build` as a straight line of steps: validate -> fetch -> inspect -> plan -> build engine
+(quantize, accuracy gate and, for `engine: auto` on a CPU, the measured engine choice inside)
+-> package (the OCI image, when a base image is given).
 
 Each step is a plain function of the previous step's value; the CLI can run any of them alone.
-The image step (OCI layers) is not built yet and says so; it comes with the packaging issue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bei_cli.checkpoint import FetchOptions, fetch_with_options
 from bei_cli.config.accelerators import COMPUTE_CAPABILITY
 from bei_cli.config.load import LoadedConfig
+from bei_cli.config.options import BeiOptions
 from bei_cli.config.schema import BeiConfig
 from bei_cli.engine.build import ArtifactSpec, build_artifact
 from bei_cli.engine.manifest import Manifest
+from bei_cli.engine.selection import Candidate
 from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
+from bei_cli.image.build import build_image
+from bei_cli.image.bundle import resolved_config_yaml
+from bei_cli.image.writer import ImageResult
 from bei_cli.inspect import inspect_checkpoint
 from bei_cli.inspect.profile import ModelProfile, Task
 from bei_cli.quantize import Hardware, QuantPlan, plan_quantization
+from bei_cli.quantize.cpu import host_has_native_bf16
 
 # What `POST /` serves when the config does not say: the route of the model's task. Truss's own
 # detection sends every *ForSequenceClassification to /predict, but a one-label classifier is a
@@ -40,6 +48,9 @@ BASE_MODELS_BY_TASK: dict[Task, frozenset[str]] = {
 }
 
 
+RESOLVED_CONFIG = "config.yaml"  # next to manifest.json; cli/deploy.py reads it by this name
+
+
 @dataclass(frozen=True)
 class BuildResult:
     artifact_dir: Path
@@ -47,19 +58,26 @@ class BuildResult:
     profile: ModelProfile
 
 
-def plan_artifact(config: BeiConfig, profile: ModelProfile) -> ArtifactSpec:
-    """Pure: decide engine, dtype and serving limits from the config and the checkpoint."""
+def plan_artifact(
+    config: BeiConfig, profile: ModelProfile, *, cpu_bf16: bool = False
+) -> ArtifactSpec:
+    """Pure: decide engine candidates, dtype and serving limits from the config and the
+    checkpoint. `cpu_bf16`: the build machine's CPU has native bf16 (`host_has_native_bf16`)."""
     build = config.trt_llm.build
     check_base_model(profile, str(build.base_model))
-    check_quantization(quantization_plan(config, profile))
+    plan = quantization_plan(config, profile, cpu_bf16=cpu_bf16)
+    check_quantization(plan)
     options = config.bei
-    check_engine(options.resolved_engine, options.resolved_dtype(on_gpu=False), profile)
+    cpu_target = config.resources.accelerator is None
+    candidates = engine_candidates(options, plan, profile, cpu_target=cpu_target, cpu_bf16=cpu_bf16)
+    for candidate in candidates:
+        check_engine(candidate.engine, candidate.dtype, profile)
     route = config.trt_llm.runtime.webserver_default_route or DEFAULT_ROUTE_BY_TASK[profile.task]
     max_seq_len = min(profile.max_seq_len, build.max_num_tokens)
     return ArtifactSpec(
-        engine=options.resolved_engine,
         # This release builds for the CPU it runs on; GPU targets come with the quantize step.
-        dtype=options.resolved_dtype(on_gpu=False),
+        engine=candidates[0].engine,
+        dtype=candidates[0].dtype,
         quantization=build.quantization_type,
         limits={
             "max_num_tokens": build.max_num_tokens,
@@ -73,15 +91,52 @@ def plan_artifact(config: BeiConfig, profile: ModelProfile) -> ArtifactSpec:
         served_model_name=config.served_model_name or profile.architecture,
         source=source_record(config),
         api_key_secret=options.api_key_secret,
+        candidates=candidates if len(candidates) > 1 else (),
+        accuracy_floor=options.accuracy_floor,
+        quant_plan=plan,
+        calib_size=build.quantization_config.calib_size,
+        calib_max_seq_length=build.quantization_config.calib_max_seq_length,
     )
 
 
-def quantization_plan(config: BeiConfig, profile: ModelProfile) -> QuantPlan:
+def engine_candidates(
+    options: BeiOptions,
+    plan: QuantPlan,
+    profile: ModelProfile,
+    *,
+    cpu_target: bool,
+    cpu_bf16: bool,
+) -> tuple[Candidate, ...]:
+    """Pure: the engines `bei build` builds, first the preferred one. More than one only for
+    `engine: auto` with no_quant on a CPU target: the build times them and keeps the fastest."""
+    if plan.engine == "onnxruntime":  # weights_int8: ONNX Runtime's int8 kernels
+        check_plan_engine(plan, options.engine)
+        dtype = "float32" if options.dtype == "auto" else options.dtype
+        return (Candidate("onnx", dtype),)
+    dtype = options.resolved_dtype(on_gpu=False, cpu_bf16=cpu_bf16 and cpu_target)
+    if options.engine == "onnx" and options.dtype == "auto":
+        return (Candidate("onnx", "float32"),)  # ONNX Runtime runs fp32 graphs here
+    if options.engine != "auto":
+        return (Candidate(options.engine, dtype),)
+    if not cpu_target or plan.quantization != "no_quant":
+        return (Candidate("torch", dtype),)
+    dtypes = [options.dtype] if options.dtype != "auto" else ["float32"]
+    if options.dtype == "auto" and cpu_bf16:
+        dtypes.append("bfloat16")
+    candidates = [Candidate("torch", d) for d in dtypes]
+    if profile.task == "embed" and "float32" in dtypes:
+        candidates.append(Candidate("onnx", "float32"))
+    return tuple(candidates)
+
+
+def quantization_plan(
+    config: BeiConfig, profile: ModelProfile, *, cpu_bf16: bool = False
+) -> QuantPlan:
     """Pure: what `quantization_type` means on the target (`resources.accelerator`, else CPU)."""
     build = config.trt_llm.build
     accelerator = config.resources.accelerator
     hardware = Hardware.from_accelerator(
-        accelerator.type if accelerator else None, COMPUTE_CAPABILITY
+        accelerator.type if accelerator else None, COMPUTE_CAPABILITY, cpu_bf16=cpu_bf16
     )
     return plan_quantization(
         str(build.quantization_type),
@@ -105,14 +160,26 @@ def check_quantization(plan: QuantPlan) -> None:
     )
 
 
+def check_plan_engine(plan: QuantPlan, engine: str) -> None:
+    """A plan that needs ONNX Runtime refuses an explicit other engine."""
+    if engine in ("auto", "onnx"):
+        return
+    raise UnsupportedModelError(
+        f"quantization_type {plan.quantization} builds an ONNX Runtime int8 engine on a CPU; "
+        f"bei.engine {engine} cannot run it.",
+        param="bei.engine",
+        hint="Set `bei: {engine: onnx}` or leave bei.engine at auto.",
+    )
+
+
 def check_engine(engine: str, dtype: str, profile: ModelProfile) -> None:
-    """The onnx engine of this release: float32 embedders only."""
+    """The onnx engine of this release: float32 embedders (weights_int8 included)."""
     if engine == "onnx" and (dtype != "float32" or profile.task != "embed"):
         raise UnsupportedModelError(
             f"the onnx engine builds float32 embedding models; this is a {dtype} "
             f"{profile.task} model.",
             param="bei.engine",
-            hint="Use `bei: {engine: torch}` (the default) for other tasks and dtypes.",
+            hint="Use `bei: {engine: torch}` for other tasks and dtypes.",
         )
 
 
@@ -149,10 +216,39 @@ def inspect(loaded: LoadedConfig, model_dir: Path) -> ModelProfile:
     return inspect_checkpoint(model_dir, base_model=base_model)
 
 
+def write_resolved_config(loaded: LoadedConfig, artifact_dir: Path) -> Path:
+    """The validated config with defaults filled in (secret names, never values) next to the
+    manifest: `bei deploy` renders from it, and the image carries the same bytes."""
+    path = artifact_dir / RESOLVED_CONFIG
+    path.write_bytes(resolved_config_yaml(loaded.config))
+    return path
+
+
+def package(
+    loaded: LoadedConfig,
+    artifact_dir: Path,
+    base_ref: str,
+    *,
+    formats: Sequence[str],
+    report: Callable[[str], None],
+    source_date_epoch: str | None,
+) -> ImageResult:
+    """The image step: the artifact, bei's runtime and the config as layers on `base_ref`."""
+    return build_image(
+        artifact_dir,
+        loaded.path,
+        base_ref,
+        formats=formats,
+        report=report,
+        source_date_epoch=source_date_epoch,
+    )
+
+
 def build(loaded: LoadedConfig, out_dir: Path, fetch_options: FetchOptions) -> BuildResult:
     """The whole build: fetch, inspect, plan, write and smoke-test the engine artifact."""
     model_dir = fetch(loaded, fetch_options)
     profile = inspect(loaded, model_dir)
-    spec = plan_artifact(loaded.config, profile)
+    spec = plan_artifact(loaded.config, profile, cpu_bf16=host_has_native_bf16())
     manifest = build_artifact(model_dir, profile, out_dir, spec=spec)
+    write_resolved_config(loaded, out_dir)
     return BuildResult(artifact_dir=out_dir, manifest=manifest, profile=profile)

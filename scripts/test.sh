@@ -12,6 +12,13 @@ fi
 if [ ! -x .ci/node/node_modules/.bin/azurite-blob ] || [ ! -x .ci/node/node_modules/.bin/s3rver ]; then
   npm install --silent --no-audit --no-fund --prefix .ci/node azurite@3 s3rver@3 >/dev/null
 fi
+# Image tools for the image/push tests: a real registry (docker-registry + htpasswd), skopeo,
+# umoci, podman + runc to pull and run the built image, debootstrap to build the base image.
+IMAGE_TOOLS="docker-registry skopeo umoci podman runc apache2-utils debootstrap"
+missing=$(for p in $IMAGE_TOOLS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
 "$PY" -m ruff check .
 "$PY" -m ruff format --check .
 "$PY" -m mypy

@@ -19,6 +19,7 @@ from bei_cli.cli import (
     cache,
     deploy,
     fetch,
+    image,
     inspect_cmd,
     login,
     push,
@@ -72,7 +73,7 @@ def _root(
 for _name, _module in COMMANDS:
     app.command(name=_name, epilog=_module.EXAMPLE, help=_module.HELP)(_module.command)
 # Command groups (subcommands of their own).
-GROUPS: tuple[tuple[str, ModuleType], ...] = (("cache", cache),)
+GROUPS: tuple[tuple[str, ModuleType], ...] = (("cache", cache), ("image", image))
 for _name, _module in GROUPS:
     app.add_typer(_module.command, name=_name, help=_module.HELP, epilog=_module.EXAMPLE)
 

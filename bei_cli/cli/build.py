@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -21,15 +22,27 @@ from bei_cli.cli.options import (
     fetch_options,
 )
 from bei_cli.config.load import load_config
+from bei_cli.quantize.cpu import host_has_native_bf16
 
 HELP = (
     "Build an engine artifact from a Truss-compatible config.yaml: validate -> fetch checkpoint "
-    "-> inspect -> plan -> build and smoke-test the engine. The OCI image step is not built yet."
+    "-> inspect -> plan -> build, smoke-test and accuracy-gate the engine (with `bei: {engine: "
+    "auto}` on a CPU: the fastest accurate candidate, measured) -> package it as an OCI image "
+    "on a base image (--base or BEI_BASE_IMAGE; see `bei image base`)."
 )
 EXAMPLE = (
     "Examples:  bei build examples/all-minilm-l6-v2/config.yaml -o build/minilm   |   "
-    "bei build config.yaml --dry-run"
+    "bei build config.yaml --dry-run   |   "
+    "bei build config.yaml --base oci:.ci/base:cpu-slim --format oci --format docker-archive"
 )
+ImageFormats = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--format",
+        help="Image output, repeatable: oci (image/, always written) and docker-archive "
+        "(image.tar, for `docker load`).",
+    ),
+]
 
 
 def command(
@@ -43,6 +56,19 @@ def command(
     offline: Offline = False,
     allow_pickle: AllowPickle = False,
     quiet: Quiet = False,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            envvar="BEI_BASE_IMAGE",
+            help="Base runtime image for the OCI image: oci:DIR[:TAG], oci-archive:FILE, "
+            "docker-archive:FILE or REGISTRY/REPO:TAG. Without one, no image is written.",
+        ),
+    ] = None,
+    formats: ImageFormats = None,
+    no_image: Annotated[
+        bool, typer.Option("--no-image", help="Write the engine artifact only.")
+    ] = False,
 ) -> None:
     console = Console(stderr=True, highlight=False)
     loaded = load_config(config)
@@ -53,9 +79,10 @@ def command(
     announce(loaded, quiet)
     if dry_run:
         profile = pipeline.inspect(loaded, pipeline.fetch(loaded, options))
+        cpu_bf16 = host_has_native_bf16()
         # The quantization plan is printed before the artifact plan, which refuses what the
         # target cannot run or this release cannot build: the user sees why, then the error.
-        quant = pipeline.quantization_plan(loaded.config, profile)
+        quant = pipeline.quantization_plan(loaded.config, profile, cpu_bf16=cpu_bf16)
         console.print(f"quantization plan for {config}:", markup=False, soft_wrap=True)
         for key, value in vars(quant).items():
             if key != "notes":
@@ -64,10 +91,13 @@ def command(
                 )
         for note in quant.notes:
             console.print(f"  note: {note}", markup=False, soft_wrap=True)
-        spec = pipeline.plan_artifact(loaded.config, profile)
+        spec = pipeline.plan_artifact(loaded.config, profile, cpu_bf16=cpu_bf16)
         console.print(f"plan for {config}: would write {out_dir}", markup=False, soft_wrap=True)
         for key, value in sorted(vars(spec).items()):
-            console.print(f"  {key}: {value}", markup=False, soft_wrap=True)
+            if key == "candidates":
+                value = ", ".join(map(str, value)) or "-"
+            if key != "quant_plan":  # printed above
+                console.print(f"  {key}: {value}", markup=False, soft_wrap=True)
         return
     result = pipeline.build(loaded, out_dir, options)
     manifest = result.manifest
@@ -77,9 +107,32 @@ def command(
         f"route={manifest.default_route}",
         markup=True,
     )
-    console.print(
-        "note: the OCI image step is not built yet (a later release); serve the artifact with "
-        f"`bei serve {result.artifact_dir}`.",
-        markup=False,
-    )
+    if manifest.accuracy is not None:
+        accuracy = manifest.accuracy
+        console.print(
+            f"accuracy: {accuracy.metric} {accuracy.value} (floor {accuracy.floor}, "
+            f"{accuracy.texts} held-out texts vs {accuracy.reference})",
+            markup=False,
+        )
+    if no_image:
+        pass
+    elif base is None:
+        console.print(
+            "note: no base image given (--base / BEI_BASE_IMAGE), so no OCI image was written; "
+            f"serve the artifact with `bei serve {result.artifact_dir}`.",
+            markup=False,
+        )
+    else:
+        image = pipeline.package(
+            loaded,
+            result.artifact_dir,
+            base,
+            formats=formats or ["oci"],
+            report=lambda line: console.print(line, markup=False, soft_wrap=True),
+            source_date_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
+        )
+        console.print(
+            f"[green]image[/] oci:{image.layout_dir}:{image.ref_name}@{image.manifest_digest}",
+            markup=True,
+        )
     typer.echo(str(result.artifact_dir))

@@ -106,7 +106,9 @@ def command(
     registry: Annotated[
         str,
         typer.Option(
-            "--registry", "-r", help="REG[:PORT][/REPO]; REPO defaults to the model name."
+            "--registry",
+            "-r",
+            help="Registry HOST:PORT, optionally followed by /REPO (default REPO: the model name).",
         ),
     ] = "",
     publish: Annotated[

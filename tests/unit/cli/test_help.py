@@ -32,8 +32,10 @@ def test_root_help_lists_every_command() -> None:
         assert name in result.stdout
 
 
-@pytest.mark.parametrize("group", ["cache"])
-@pytest.mark.parametrize("sub", ["ls", "rm", "prune"])
+@pytest.mark.parametrize(
+    ("group", "sub"),
+    [("cache", "ls"), ("cache", "rm"), ("cache", "prune"), ("image", "base"), ("image", "build")],
+)
 def test_command_groups_have_help_with_an_example(group: str, sub: str) -> None:
     top = subprocess.run(
         [sys.executable, "-m", "bei_cli", group, "--help"], capture_output=True, text=True

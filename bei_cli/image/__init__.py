@@ -1,0 +1,1 @@
+"""OCI images without a daemon: deterministic layers and layouts, bases, Dockerfile context."""

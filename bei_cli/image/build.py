@@ -1,0 +1,88 @@
+"""The image step of `bei build`: artifact + config + base reference -> image/, image.tar,
+Dockerfile context. `build_image` is the one function the pipeline and `bei image build` call."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from bei_cli.config.load import load_config
+from bei_cli.errors import BuildError
+from bei_cli.image.base import load_base
+from bei_cli.image.bundle import resolved_config_yaml
+from bei_cli.image.context import write_context
+from bei_cli.image.docker_archive import ARCHIVE_NAME, repo_tag, write_docker_archive
+from bei_cli.image.oci import read_layout
+from bei_cli.image.spec import created_at
+from bei_cli.image.writer import ImageResult, write_image
+
+Report = Callable[[str], None]
+FORMATS = ("oci", "docker-archive")
+DEFAULT_TAG = "latest"
+
+
+def _quiet(message: str) -> None:
+    del message
+
+
+def build_image(
+    artifact_dir: Path,
+    config_path: Path,
+    base_ref: str,
+    *,
+    formats: Sequence[str] = ("oci",),
+    report: Report = _quiet,
+    tag: str = DEFAULT_TAG,
+    labels: Mapping[str, str] | None = None,
+    source_date_epoch: str | None = None,
+) -> ImageResult:
+    """Write <artifact_dir>/image (always), image.tar (docker-archive) and the Dockerfile
+    context. `source_date_epoch` is $SOURCE_DATE_EPOCH, read by the caller."""
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise BuildError(
+            f"unknown image format {', '.join(unknown)}.",
+            param="--format",
+            hint=f"Choose from {', '.join(FORMATS)}.",
+        )
+    loaded = load_config(config_path)
+    config_yaml = resolved_config_yaml(loaded.config)
+    env = dict(loaded.config.environment_variables)
+    created = created_at(source_date_epoch)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bei-base-") as scratch:
+        base = load_base(base_ref, Path(scratch))
+        report(f"image: base {base_ref} ({len(base.layers.blobs)} layers)")
+        result = write_image(
+            artifact_dir,
+            base,
+            tag=tag,
+            config_yaml=config_yaml,
+            created=created,
+            labels=labels,
+            env=env,
+            title=loaded.config.model_name,
+        )
+    report(
+        f"image: {result.layout_dir} {result.manifest_digest} "
+        f"({result.size >> 20} MiB, {time.monotonic() - start:.1f}s)"
+    )
+    if "docker-archive" in formats:
+        name = loaded.config.model_name or artifact_dir.resolve().name
+        archive = write_docker_archive(
+            result.layout_dir,
+            artifact_dir / ARCHIVE_NAME,
+            reference=repo_tag(name, tag),
+            mtime=created.epoch,
+        )
+        result = dataclasses.replace(result, archive=archive)
+        report(f"image: docker-archive {archive}")
+    image_labels = read_layout(result.layout_dir).config["config"]["Labels"]
+    context = write_context(
+        artifact_dir, base_reference=base_ref, config_yaml=config_yaml, labels=image_labels, env=env
+    )
+    report(f"image: Dockerfile context {context}")
+    return dataclasses.replace(result, context_dir=context)

@@ -1,0 +1,27 @@
+# bei base runtime image, CPU. The same filesystem `bei image base` builds without a daemon.
+#   podman build -f templates/cpu.Dockerfile -t bei-base:cpu-slim templates/
+#   podman build -f templates/cpu.Dockerfile --build-arg VARIANT=cpu \
+#     --build-arg ENGINES=torch,onnx,fake -t bei-base:cpu templates/
+# cpu-slim runs onnx (and fake) artifacts; cpu adds torch for torch artifacts.
+FROM debian:bookworm-slim
+ARG VARIANT=cpu-slim
+ARG ENGINES=onnx,fake
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
+COPY requirements-cpu-slim.txt requirements-cpu.txt /tmp/bei/
+RUN python3 -m venv /opt/bei/venv \
+ && /opt/bei/venv/bin/pip install --no-cache-dir --no-compile -r /tmp/bei/requirements-${VARIANT}.txt \
+ && find /opt/bei/venv -name __pycache__ -prune -exec rm -rf {} + \
+ && rm -rf /tmp/bei
+RUN useradd --uid 10001 --user-group --create-home --home-dir /home/bei \
+    --shell /usr/sbin/nologin bei
+ENV PATH=/opt/bei/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
+    PYTHONDONTWRITEBYTECODE=1
+LABEL io.bei.base.engines="${ENGINES}" \
+      io.bei.base.variant="${VARIANT}" \
+      org.opencontainers.image.title="bei base runtime (${VARIANT})" \
+      org.opencontainers.image.base.name="debian:bookworm-slim"
+USER 10001:10001
+WORKDIR /home/bei
