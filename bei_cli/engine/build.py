@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -42,6 +42,7 @@ from bei_cli.engine.artifact import (
 from bei_cli.engine.base import Batch, Engine
 from bei_cli.engine.checkpoint_files import Progress, copy_serving_files
 from bei_cli.engine.manifest import AccuracyRecord, Limits, Manifest, SourceRecord
+from bei_cli.engine.quantizers import quantize
 from bei_cli.engine.selection import (
     REPORT_NAME,
     Candidate,
@@ -53,6 +54,7 @@ from bei_cli.engine.selection import (
     selection_report,
     tokenized_texts,
 )
+from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.errors import BeiError, BuildError
 from bei_cli.inspect.profile import ModelProfile
 from bei_cli.quantize.gate import (
@@ -61,39 +63,12 @@ from bei_cli.quantize.gate import (
     default_floor,
     require_floor,
 )
-from bei_cli.quantize.plan import QuantPlan
 
-__all__ = ["ArtifactSpec", "build_artifact", "output_rows"]
+__all__ = ["ArtifactSpec", "build_artifact", "output_rows"]  # ArtifactSpec: engine/spec.py
 
 SMOKE_TEXTS = ("bei smoke test", "A second, somewhat longer sentence pads the first one.")
 REFERENCE = Candidate("torch", "float32")
 UNGATED_ENGINES = frozenset({"fake"})  # no weights: nothing to compare with fp32
-
-
-@dataclass(frozen=True)
-class ArtifactSpec:
-    """What to build, as plain values (decided by the pipeline's plan step)."""
-
-    engine: str  # a key of artifact.ENGINE_OPENERS
-    dtype: str  # "float32", "bfloat16", ...
-    quantization: str  # "no_quant", "weights_int8", ... (a key of QUANTIZERS, or no_quant)
-    limits: Mapping[str, Any]  # the fields of manifest.Limits
-    default_route: str
-    served_model_name: str
-    source: Mapping[str, str | None]  # {"source", "repo", "revision"}; anything else is dropped
-    device_kind: str = "cpu"
-    api_key_secret: str | None = None  # a secret's name, never its value
-    # More than one: build, gate and time each, keep the fastest accurate one (the first is the
-    # preferred one on a near-tie). Empty: just (engine, dtype), nothing timed.
-    candidates: tuple[Candidate, ...] = ()
-    accuracy_floor: float | None = None  # None: the gate's default for the precision
-    quant_plan: QuantPlan | None = field(default=None, repr=False)  # for quantizers that read it
-    # trt_llm.build.quantization_config: calibration texts used and their longest length.
-    calib_size: int = 1024
-    calib_max_seq_length: int = 1536
-
-    def choices(self) -> tuple[Candidate, ...]:
-        return self.candidates or (Candidate(self.engine, self.dtype),)
 
 
 def console_progress() -> Progress:
@@ -110,58 +85,9 @@ def write_onnx(model_dir: Path, profile: ModelProfile, report: Progress) -> None
     write_onnx_model(model_dir, profile, model_dir / ONNX_FILE)
 
 
-def quantize_onnx_int8(
-    model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report: Progress
-) -> None:
-    from bei_cli.engine.onnx_export import quantize_int8
-
-    if spec.engine != "onnx":
-        raise BuildError(
-            f"{spec.quantization} is built by the onnx engine, not {spec.engine}.",
-            hint="Set `bei: {engine: onnx}` or leave it at auto.",
-        )
-    report("quantizing the ONNX graph to int8 (dynamic, per channel)")
-    graph = model_dir / ONNX_FILE
-    quantized = graph.with_name("model.int8.onnx")
-    quantize_int8(graph, quantized)
-    quantized.replace(graph)
-
-
-def quantize_torch_fp8(
-    model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report: Progress
-) -> None:
-    from bei_cli.engine.fp8_quantize import quantize_fp8
-    from bei_cli.quantize.gate import calibration_texts
-
-    if spec.engine != "torch" or spec.quant_plan is None:
-        raise BuildError(
-            f"{spec.quantization} is built by the torch engine, not {spec.engine}.",
-            hint="Set `bei: {engine: torch}` or leave it at auto.",
-        )
-    quantize_fp8(
-        model_dir,
-        profile,
-        spec.quant_plan,
-        calibration_texts(),
-        report,
-        calib_size=spec.calib_size,
-        calib_max_seq_length=spec.calib_max_seq_length,
-    )
-
-
 # Engines whose artifact needs more than the checkpoint's own files (engine -> writer).
 ENGINE_FILE_WRITERS: dict[str, Callable[[Path, ModelProfile, Progress], None]] = {
     "onnx": write_onnx
-}
-# manifest quantization -> what rewrites the staged model files; runs after the engine's writer.
-# Every row is gated for accuracy against fp32 torch before the artifact is kept.
-Quantizer = Callable[[Path, ModelProfile, ArtifactSpec, Progress], None]
-QUANTIZERS: dict[str, Quantizer] = {
-    "weights_int8": quantize_onnx_int8,
-    "weights_kv_int8": quantize_onnx_int8,  # encoders have no KV cache: the same weights
-    "fp8": quantize_torch_fp8,
-    "fp8_kv": quantize_torch_fp8,  # no KV cache in an encoder: the same as fp8
-    "fp8_mlp_only": quantize_torch_fp8,  # the plan's layers say which Linears
 }
 
 
@@ -171,18 +97,6 @@ def write_engine_files(
     writer = ENGINE_FILE_WRITERS.get(engine)
     if writer is not None:
         writer(model_dir, profile, report)
-
-
-def quantize(model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report: Progress) -> None:
-    if spec.quantization == "no_quant":
-        return
-    quantizer = QUANTIZERS.get(spec.quantization)
-    if quantizer is None:
-        raise BuildError(
-            f"no quantizer for {spec.quantization} in this bei release.",
-            hint=f"Use no_quant or one of: {', '.join(sorted(QUANTIZERS))}.",
-        )
-    quantizer(model_dir, profile, spec, report)
 
 
 @dataclass(frozen=True)

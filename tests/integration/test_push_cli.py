@@ -52,6 +52,11 @@ def env_for(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def login(registry: Registry, env: dict[str, str], stdin: str) -> subprocess.CompletedProcess[str]:
+    args = ("login", registry.host, "-u", USERNAME, "--password-stdin", "--insecure")
+    return bei(*args, env=env, stdin=stdin)
+
+
 def creds_env(tmp: Path, registry: Registry, password: str | None = None) -> dict[str, str]:
     return env_for(
         tmp,
@@ -212,28 +217,10 @@ def test_unreachable_registry_exit_3(tmp_path: Path, layout: Layout):
 
 def test_login_stores_0600_then_push_uses_it(tmp_path: Path, registry: Registry, layout):
     env = env_for(tmp_path)
-    wrong = bei(
-        "login",
-        registry.host,
-        "-u",
-        USERNAME,
-        "--password-stdin",
-        "--insecure",
-        env=env,
-        stdin="wrong-password\n",
-    )
+    wrong = login(registry, env, "wrong-password\n")
     assert wrong.returncode == 3
     assert not (tmp_path / "docker" / "config.json").exists()
-    done = bei(
-        "login",
-        registry.host,
-        "-u",
-        USERNAME,
-        "--password-stdin",
-        "--insecure",
-        env=env,
-        stdin=PASSWORD + "\n",
-    )
+    done = login(registry, env, PASSWORD + "\n")
     assert done.returncode == 0, done.stderr
     config = tmp_path / "docker" / "config.json"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
@@ -246,17 +233,8 @@ def test_login_stores_0600_then_push_uses_it(tmp_path: Path, registry: Registry,
 
 def test_wrong_password_in_docker_config_names_the_file(tmp_path, registry: Registry, layout):
     env = env_for(tmp_path)
-    login = bei(
-        "login",
-        registry.host,
-        "-u",
-        USERNAME,
-        "--password-stdin",
-        "--insecure",
-        env=env,
-        stdin=PASSWORD + "\n",
-    )
-    assert login.returncode == 0, login.stderr
+    logged_in = login(registry, env, PASSWORD + "\n")
+    assert logged_in.returncode == 0, logged_in.stderr
     config = tmp_path / "docker" / "config.json"
     data = json.loads(config.read_text())
     data["auths"][registry.host]["auth"] = base64.b64encode(b"pushbot:stale").decode()

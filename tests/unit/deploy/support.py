@@ -10,8 +10,8 @@ import yaml
 from bei_cli.config.load import LoadedConfig, load_config
 from bei_cli.engine.artifact import read_manifest, write_manifest
 from bei_cli.engine.manifest import Limits, Manifest, SourceRecord
-from bei_cli.inspect.profile import ModelProfile
 from tests.fixtures.configs import config_dict
+from tests.fixtures.models import MINILM_PROFILE
 
 IMAGE = "registry.example.com/team/minilm:1.0@sha256:" + "ab" * 32
 
@@ -37,17 +37,7 @@ def write_build(
         dtype="float32",
         device_kind="cpu",
         quantization="no_quant",
-        profile=ModelProfile(
-            architecture="BertModel",
-            model_type="bert",
-            task="embed",
-            attention="bidirectional",
-            hidden_size=384,
-            max_seq_len=256,
-            embedding_dim=384,
-            pooling="mean",
-            normalize=True,
-        ),
+        profile=MINILM_PROFILE,
         limits=Limits(
             max_num_tokens=16384,
             max_batch_size=128,

@@ -12,6 +12,9 @@ import numpy as np
 
 from bei_cli.engine.base import Batch
 from bei_cli.inspect.profile import DenseLayer, ModelProfile, PoolingMode
+from tests.fixtures.models import MINILM_PROFILE
+
+__all__ = ["MINILM_PROFILE"]  # re-exported: the engine tests import it from here
 
 TINY_HIDDEN = 32
 TINY_MAX_SEQ_LEN = 128
@@ -20,17 +23,6 @@ TANH = "torch.nn.modules.activation.Tanh"
 # The tiny_checkpoint fixture: (pooling, **make_tiny_sentence_transformer options) -> (dir, profile)
 TinyFactory = Callable[..., tuple[Path, ModelProfile]]
 
-MINILM_PROFILE = ModelProfile(
-    architecture="BertModel",
-    model_type="bert",
-    task="embed",
-    attention="bidirectional",
-    hidden_size=384,
-    max_seq_len=256,
-    embedding_dim=384,
-    pooling="mean",
-    normalize=True,
-)
 
 # Varied inputs: short and long, unicode, code, odd whitespace, one far past 128 tokens.
 PARITY_TEXTS = [
