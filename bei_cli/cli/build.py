@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from bei_cli import pipeline
-from bei_cli.checkpoint import DEFAULT_SECRETS_DIR
+from bei_cli.checkpoint import DEFAULT_SECRETS_DIR, FetchOptions
 from bei_cli.cli.fetch import announce
 from bei_cli.cli.options import (
     AllowPickle,
@@ -21,7 +22,7 @@ from bei_cli.cli.options import (
     SecretsDir,
     fetch_options,
 )
-from bei_cli.config.load import load_config
+from bei_cli.config.load import LoadedConfig, load_config
 from bei_cli.quantize.cpu import host_has_native_bf16
 
 HELP = (
@@ -78,51 +79,11 @@ def command(
     options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle, quiet)
     announce(loaded, quiet)
     if dry_run:
-        profile = pipeline.inspect(loaded, pipeline.fetch(loaded, options))
-        cpu_bf16 = host_has_native_bf16()
-        # The quantization plan is printed before the artifact plan, which refuses what the
-        # target cannot run or this release cannot build: the user sees why, then the error.
-        quant = pipeline.quantization_plan(loaded.config, profile, cpu_bf16=cpu_bf16)
-        console.print(f"quantization plan for {config}:", markup=False, soft_wrap=True)
-        for key, value in vars(quant).items():
-            if key != "notes":
-                console.print(
-                    f"  {key}: {'-' if value is None else value}", markup=False, soft_wrap=True
-                )
-        for note in quant.notes:
-            console.print(f"  note: {note}", markup=False, soft_wrap=True)
-        spec = pipeline.plan_artifact(loaded.config, profile, cpu_bf16=cpu_bf16)
-        console.print(f"plan for {config}: would write {out_dir}", markup=False, soft_wrap=True)
-        for key, value in sorted(vars(spec).items()):
-            if key == "candidates":
-                value = ", ".join(map(str, value)) or "-"
-            if key != "quant_plan":  # printed above
-                console.print(f"  {key}: {value}", markup=False, soft_wrap=True)
+        print_plan(console, loaded, options, config, out_dir)
         return
     result = pipeline.build(loaded, out_dir, options)
-    manifest = result.manifest
-    console.print(
-        f"[green]built[/] {result.artifact_dir}  engine={manifest.engine} dtype={manifest.dtype} "
-        f"task={result.profile.task} dim={result.profile.embedding_dim} "
-        f"route={manifest.default_route}",
-        markup=True,
-    )
-    if manifest.accuracy is not None:
-        accuracy = manifest.accuracy
-        console.print(
-            f"accuracy: {accuracy.metric} {accuracy.value} (floor {accuracy.floor}, "
-            f"{accuracy.texts} held-out texts vs {accuracy.reference})",
-            markup=False,
-        )
-    if no_image:
-        pass
-    elif base is None:
-        console.print(
-            "note: no base image given (--base / BEI_BASE_IMAGE), so no OCI image was written; "
-            f"serve the artifact with `bei serve {result.artifact_dir}`.",
-            markup=False,
-        )
-    else:
+    print_built(console, result)
+    if base is not None and not no_image:
         image = pipeline.package(
             loaded,
             result.artifact_dir,
@@ -135,4 +96,49 @@ def command(
             f"[green]image[/] oci:{image.layout_dir}:{image.ref_name}@{image.manifest_digest}",
             markup=True,
         )
+    elif not no_image:
+        console.print(
+            "note: no base image given (--base / BEI_BASE_IMAGE), so no OCI image was written; "
+            f"serve the artifact with `bei serve {result.artifact_dir}`.",
+            markup=False,
+        )
     typer.echo(str(result.artifact_dir))
+
+
+def print_plan(
+    console: Console, loaded: LoadedConfig, options: FetchOptions, config: Path, out_dir: Path
+) -> None:
+    """--dry-run: fetch and inspect, then print the quantization plan and the artifact plan."""
+    profile = pipeline.inspect(loaded, pipeline.fetch(loaded, options))
+    cpu_bf16 = host_has_native_bf16()
+    # The quantization plan is printed before the artifact plan, which refuses what the target
+    # cannot run or this release cannot build: the user sees why, then the error.
+    quant = pipeline.quantization_plan(loaded.config, profile, cpu_bf16=cpu_bf16)
+    lines = [f"quantization plan for {config}:"]
+    lines += [f"  {k}: {'-' if v is None else v}" for k, v in vars(quant).items() if k != "notes"]
+    lines += [f"  note: {note}" for note in quant.notes]
+    for line in lines:
+        console.print(line, markup=False, soft_wrap=True)
+    spec = pipeline.plan_artifact(loaded.config, profile, cpu_bf16=cpu_bf16)
+    console.print(f"plan for {config}: would write {out_dir}", markup=False, soft_wrap=True)
+    for key, value in sorted(vars(spec).items()):
+        if key == "candidates":
+            value = ", ".join(map(str, value)) or "-"
+        if key != "quant_plan":  # printed above
+            console.print(f"  {key}: {value}", markup=False, soft_wrap=True)
+
+
+def print_built(console: Console, result: pipeline.BuildResult) -> None:
+    manifest, profile = result.manifest, result.profile
+    console.print(
+        f"[green]built[/] {result.artifact_dir}  engine={manifest.engine} dtype={manifest.dtype} "
+        f"task={profile.task} dim={profile.embedding_dim} route={manifest.default_route}",
+        markup=True,
+    )
+    if manifest.accuracy is not None:
+        accuracy = manifest.accuracy
+        console.print(
+            f"accuracy: {accuracy.metric} {accuracy.value} (floor {accuracy.floor}, "
+            f"{accuracy.texts} held-out texts vs {accuracy.reference})",
+            markup=False,
+        )
