@@ -42,7 +42,7 @@ from bei_cli.engine.artifact import (
 from bei_cli.engine.base import Batch, Engine
 from bei_cli.engine.checkpoint_files import Progress, copy_serving_files
 from bei_cli.engine.manifest import AccuracyRecord, Limits, Manifest, SourceRecord
-from bei_cli.engine.quantizers import quantize
+from bei_cli.engine.quantizers import as_the_target_computes, quantize
 from bei_cli.engine.selection import (
     REPORT_NAME,
     Candidate,
@@ -198,7 +198,8 @@ def stage(
         floor = spec.accuracy_floor
         if floor is None:
             floor = default_floor(spec.dtype, spec.quantization)
-        accuracy = gate.judge(engine, floor)
+        judged = as_the_target_computes(engine, staging / MODEL_DIR, spec, report)
+        accuracy = gate.judge(judged, floor)
         report(f"accuracy gate, {describe(spec)}: {accuracy.describe()}")
         if not timed:
             require_floor(accuracy, f"{spec.engine} {spec.dtype} {spec.quantization}")

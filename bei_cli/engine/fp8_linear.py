@@ -86,14 +86,21 @@ def use_fp8_compute(model: torch.nn.Module, model_dir: Path, device: torch.devic
     if not fp8_compute_available(device):
         log.warning(NO_FP8_COMPUTE, device, str(dtype).removeprefix("torch."))
         return
+    swapped, quantized = swap_fp8_linears(model, model_dir, device)
+    log.info(
+        "FP8 compute: %d of %d Linears run torch._scaled_mm on %s.", swapped, quantized, device
+    )
+
+
+def swap_fp8_linears(
+    model: torch.nn.Module, model_dir: Path, device: torch.device
+) -> tuple[int, int]:
+    """Replace the checkpoint's quantized Linears by Fp8Linear on `device`; returns (swapped,
+    quantized). Callers decide whether the device has FP8 units: torch's CPU kernel for
+    `_scaled_mm` computes the same numbers without any speed-up, which is what the tests use."""
     checkpoint = read_fp8_checkpoint(model_dir)
     swapped = sum(_swap(model, name, checkpoint, device) for name in checkpoint.layout.linears)
-    log.info(
-        "FP8 compute: %d of %d Linears run torch._scaled_mm on %s.",
-        swapped,
-        len(checkpoint.layout.linears),
-        device,
-    )
+    return swapped, len(checkpoint.layout.linears)
 
 
 def _swap(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bei_cli.engine.artifact import ONNX_FILE
+from bei_cli.engine.base import Engine
 from bei_cli.engine.checkpoint_files import Progress
 from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.errors import BuildError
@@ -77,3 +78,22 @@ def quantize(model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report:
             hint=f"Use no_quant or one of: {', '.join(sorted(QUANTIZERS))}.",
         )
     quantizer(model_dir, profile, spec, report)
+
+
+def as_the_target_computes(
+    engine: Engine, model_dir: Path, spec: ArtifactSpec, report: Progress
+) -> Engine:
+    """The engine the accuracy gate judges: the arithmetic the target runs. An FP8 artifact for
+    an FP8 GPU runs float8 GEMMs with quantized activations, which cost more accuracy than the
+    dequantized weights a CPU runs; torch's CPU kernel of `_scaled_mm` computes the same numbers,
+    so the gate swaps the Linears before judging (slower, never served)."""
+    plan = spec.quant_plan
+    if plan is None or plan.activations != "fp8" or spec.engine != "torch":
+        return engine
+    from bei_cli.engine.fp8_linear import swap_fp8_linears
+    from bei_cli.engine.torch_engine import TorchEngine
+
+    assert isinstance(engine, TorchEngine), type(engine)
+    swapped, quantized = swap_fp8_linears(engine.model, model_dir, engine.device)
+    report(f"accuracy gate: {swapped} of {quantized} Linears as FP8 GEMMs, as {plan.hardware} runs")
+    return engine
