@@ -12,7 +12,7 @@ import torch
 from safetensors import safe_open
 
 from bei_cli.engine.base import Batch
-from bei_cli.engine.fp8_linear import Fp8Linear, swap_fp8_linears
+from bei_cli.engine.fp8_linear import Fp8Linear
 from bei_cli.engine.fp8_quantize import quantize_fp8
 from bei_cli.engine.torch_engine import load_torch_engine
 from bei_cli.quantize.gate import calibration_texts, heldout_texts
@@ -113,23 +113,6 @@ def test_mlp_only_keeps_attention_linears_in_fp32(fp8_minilm: Callable[[str], Pa
     assert all(dtypes[k] == "F32" for k in attention)
     assert all(dtypes[k] == "F8_E4M3" for k in mlp)
     assert dtypes["embeddings.word_embeddings.weight"] == "F32"
-
-
-def test_fp8_gemms_on_the_cpu_kernel_are_close_to_fp32(
-    fp8_minilm: Callable[[str], Path], held_out: Batch, fp32_embeddings: np.ndarray
-) -> None:
-    """The GPU path's arithmetic (static activation scale, float8 GEMM) through torch's CPU
-    kernel of _scaled_mm: what an FP8 GPU computes, without its speed."""
-    engine = load_torch_engine(fp8_minilm("fp8"), MINILM_PROFILE)
-    swapped, quantized = swap_fp8_linears(engine.model, fp8_minilm("fp8"), torch.device("cpu"))
-    assert swapped == quantized == 36
-    got = engine.run(held_out).embeddings
-    assert got is not None
-    scores = cosines(got, fp32_embeddings)
-    print(f"MiniLM fp8 GEMMs (CPU kernel): cosine min {scores.min():.4f} mean {scores.mean():.4f}")
-    # Quantized activations cost more than dequantized weights (min 0.9884 vs 0.9915 measured
-    # on these 184 texts): MiniLM's FP8 GEMMs sit just under the 8-bit floor, as the gate says.
-    assert scores.min() >= 0.98 and scores.mean() >= 0.995
 
 
 @pytest.mark.gpu
