@@ -83,6 +83,13 @@ def write_onnx(model_dir: Path, profile: ModelProfile, report: Progress) -> None
 
     report("exporting the ONNX graph (export, fusion)")
     write_onnx_model(model_dir, profile, model_dir / ONNX_FILE)
+    # The graph holds every weight (transformer, pooling, Dense layers), so the checkpoint's own
+    # weight files would only double the artifact and the image layer. The accuracy gate's fp32
+    # reference has already run on them (Gate.prepare comes before the engine's writer).
+    dropped = [p for p in sorted(model_dir.rglob("*.safetensors*")) if p.is_file()]
+    for path in dropped:
+        path.unlink()
+    report(f"dropped {len(dropped)} weight files the ONNX graph replaces")
 
 
 # Engines whose artifact needs more than the checkpoint's own files (engine -> writer).
