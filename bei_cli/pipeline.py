@@ -20,7 +20,7 @@ from bei_cli.engine.build import ArtifactSpec, build_artifact
 from bei_cli.engine.manifest import Manifest
 from bei_cli.engine.selection import Candidate
 from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
-from bei_cli.image.build import build_image
+from bei_cli.image.build import package_artifact
 from bei_cli.image.bundle import resolved_config_yaml
 from bei_cli.image.writer import ImageResult
 from bei_cli.inspect import inspect_checkpoint
@@ -234,9 +234,9 @@ def package(
     source_date_epoch: str | None,
 ) -> ImageResult:
     """The image step: the artifact, bei's runtime and the config as layers on `base_ref`."""
-    return build_image(
+    return package_artifact(
         artifact_dir,
-        loaded.path,
+        loaded.config,
         base_ref,
         formats=formats,
         report=report,

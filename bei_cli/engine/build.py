@@ -110,8 +110,9 @@ def write_engine_files(
 class Staged:
     staging: Path
     manifest: Manifest
-    measurement: Measurement | None = None
-    engine: Engine | None = None  # kept open while candidates are timed against each other
+    candidate: Candidate
+    accuracy: AccuracyResult | None  # None: not gated (the fp32 torch reference)
+    engine: Engine  # kept open: candidates are timed against each other after staging
 
 
 def build_artifact(
@@ -176,7 +177,7 @@ def stage(
     timed: bool,
     report: Progress,
 ) -> Staged:
-    """Build one candidate into `staging`: files, manifest, smoke test, gate, timing."""
+    """Build one candidate into `staging`: files, manifest, smoke test, gate (timed later)."""
     staging.chmod(0o755)
     gated = is_gated(spec, timed)
     copy_serving_files(model_dir, staging / MODEL_DIR, profile, report)
@@ -212,15 +213,7 @@ def stage(
             require_floor(accuracy, f"{spec.engine} {spec.dtype} {spec.quantization}")
         manifest = dataclasses.replace(manifest, accuracy=accuracy_record(accuracy))
         write_manifest(staging, manifest)
-    if not timed:
-        return Staged(staging, manifest)
-    # Timed later, interleaved with the other candidates (see `select`); speed 0 until then.
-    return Staged(
-        staging,
-        manifest,
-        Measurement(Candidate(spec.engine, spec.dtype), 0.0, accuracy),
-        engine,
-    )
+    return Staged(staging, manifest, Candidate(spec.engine, spec.dtype), accuracy, engine)
 
 
 def select(staged: Sequence[Staged], batches: Sequence[Batch], report: Progress) -> Staged:
@@ -228,9 +221,7 @@ def select(staged: Sequence[Staged], batches: Sequence[Batch], report: Progress)
     report(f"timing {len(staged)} engine candidates, interleaved, on the held-out workload")
     speeds = interleaved_tokens_per_second([s.engine for s in staged], batches)
     measurements = [
-        dataclasses.replace(s.measurement, tokens_per_s=speed)
-        for s, speed in zip(staged, speeds, strict=True)
-        if s.measurement is not None
+        Measurement(s.candidate, speed, s.accuracy) for s, speed in zip(staged, speeds, strict=True)
     ]
     for measurement in measurements:
         report(f"candidate {measurement.describe()}")

@@ -111,7 +111,7 @@ def run_rows(engine: Engine, batches: Sequence[Batch]) -> list[FloatArray]:
 
 
 def interleaved_tokens_per_second(
-    engines: Sequence[Engine | None], batches: Sequence[Batch], *, rounds: int = ROUNDS
+    engines: Sequence[Engine], batches: Sequence[Batch], *, rounds: int = ROUNDS
 ) -> list[float]:
     """Each engine's throughput from its fastest of `rounds` passes, the engines taking turns.
 
@@ -119,18 +119,16 @@ def interleaved_tokens_per_second(
     the least disturbed one: on a shared machine both matter more than the number of passes.
     """
     tokens = sum(int(b.lengths.sum()) for b in batches)
-    live = [engine for engine in engines if engine is not None]
-    for engine in live:  # warm-up: first-call allocations, lazy kernels, thread pools
+    for engine in engines:  # warm-up: first-call allocations, lazy kernels, thread pools
         run_rows(engine, batches)
-    best = [float("inf")] * len(live)
+    best = [float("inf")] * len(engines)
     for _ in range(rounds):
-        for index, engine in enumerate(live):
+        for index, engine in enumerate(engines):
             start = time.perf_counter()
             for batch in batches:
                 engine.run(batch)
             best[index] = min(best[index], time.perf_counter() - start)
-    speeds = iter(tokens / seconds for seconds in best)
-    return [0.0 if engine is None else next(speeds) for engine in engines]
+    return [tokens / seconds for seconds in best]
 
 
 def choose(measurements: Sequence[Measurement], margin: float = MARGIN) -> Measurement:

@@ -126,16 +126,7 @@ def reference_kind(reference: str) -> tuple[str, str]:
 
 def load_base(reference: str, scratch: Path) -> BaseImage:
     kind, rest = reference_kind(reference)
-    loader = BASE_LOADERS.get(kind)
-    if loader is None:
-        raise BuildError(
-            f"cannot read the base image {reference}: registry references need the registry "
-            "client, which this bei does not have.",
-            param="--base",
-            hint="Use a local base: --base oci:DIR[:TAG], oci-archive:FILE or "
-            "docker-archive:FILE (build one with `bei image base -o DIR`).",
-        )
-    return loader(rest, scratch)
+    return BASE_LOADERS[kind](rest, scratch)
 
 
 def check_base_runs(base: BaseImage, engine: str) -> None:

@@ -1,5 +1,6 @@
 """The image step of `bei build`: artifact + config + base reference -> image/, image.tar,
-Dockerfile context. `build_image` is the one function the pipeline and `bei image build` call."""
+Dockerfile context. The pipeline calls `package_artifact` with its validated config; `bei image
+build` calls `build_image` with a config file."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from bei_cli.config.load import load_config
+from bei_cli.config.schema import BeiConfig
 from bei_cli.errors import BuildError
 from bei_cli.image.base import load_base
 from bei_cli.image.bundle import resolved_config_yaml
@@ -39,8 +41,33 @@ def build_image(
     labels: Mapping[str, str] | None = None,
     source_date_epoch: str | None = None,
 ) -> ImageResult:
+    """`package_artifact` for a config file that has not been loaded yet (`bei image build`)."""
+    return package_artifact(
+        artifact_dir,
+        load_config(config_path).config,
+        base_ref,
+        formats=formats,
+        report=report,
+        tag=tag,
+        labels=labels,
+        source_date_epoch=source_date_epoch,
+    )
+
+
+def package_artifact(
+    artifact_dir: Path,
+    config: BeiConfig,
+    base_ref: str,
+    *,
+    formats: Sequence[str] = ("oci",),
+    report: Report = _quiet,
+    tag: str = DEFAULT_TAG,
+    labels: Mapping[str, str] | None = None,
+    source_date_epoch: str | None = None,
+) -> ImageResult:
     """Write <artifact_dir>/image (always), image.tar (docker-archive) and the Dockerfile
-    context. `source_date_epoch` is $SOURCE_DATE_EPOCH, read by the caller."""
+    context for the validated `config`. `source_date_epoch` is $SOURCE_DATE_EPOCH, read by the
+    caller."""
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise BuildError(
@@ -48,9 +75,8 @@ def build_image(
             param="--format",
             hint=f"Choose from {', '.join(FORMATS)}.",
         )
-    loaded = load_config(config_path)
-    config_yaml = resolved_config_yaml(loaded.config)
-    env = dict(loaded.config.environment_variables)
+    config_yaml = resolved_config_yaml(config)
+    env = dict(config.environment_variables)
     created = created_at(source_date_epoch)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bei-base-") as scratch:
@@ -64,14 +90,14 @@ def build_image(
             created=created,
             labels=labels,
             env=env,
-            title=loaded.config.model_name,
+            title=config.model_name,
         )
     report(
         f"image: {result.layout_dir} {result.manifest_digest} "
         f"({result.size >> 20} MiB, {time.monotonic() - start:.1f}s)"
     )
     if "docker-archive" in formats:
-        name = loaded.config.model_name or artifact_dir.resolve().name
+        name = config.model_name or artifact_dir.resolve().name
         archive = write_docker_archive(
             result.layout_dir,
             artifact_dir / ARCHIVE_NAME,
