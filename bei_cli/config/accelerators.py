@@ -1,9 +1,7 @@
 """GPU types Truss knows, what each can run, and the `resources.accelerator` value forms.
 
 Truss writes an accelerator as `TYPE`, `TYPE:COUNT`, a mapping `{accelerator: TYPE, count: N}`,
-or null (no GPU). Names are case-sensitive. What a GPU can run follows from its CUDA compute
-capability: FP8 needs >= 8.9 (Ada/Hopper), FP4 needs >= 10.0 (Blackwell), and TRT-LLM's BEI
-engine needs >= 8.0 (BEI-Bert also runs on Turing/Volta).
+or null (no GPU). Names are case-sensitive. What each GPU can run lives in bei_cli.hardware.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from bei_cli.config.base import ConfigModel
 from bei_cli.config.suggest import closest
+from bei_cli.hardware import GPUS, supports_fp4, supports_fp8
 
 AcceleratorType = Literal[
     "B10",
@@ -35,31 +34,8 @@ AcceleratorType = Literal[
 ]
 ACCELERATOR_TYPES: tuple[str, ...] = get_args(AcceleratorType)
 
-# CUDA compute capability per Truss accelerator type.
-COMPUTE_CAPABILITY: dict[str, tuple[int, int]] = {
-    "B10": (12, 1),
-    "T4": (7, 5),
-    "L4": (8, 9),
-    "A10G": (8, 6),
-    "V100": (7, 0),
-    "A100": (8, 0),
-    "A100_40GB": (8, 0),
-    "H100": (9, 0),
-    "H200": (9, 0),
-    "H100_40GB": (9, 0),
-    "B200": (10, 0),
-    "L40S": (8, 9),
-    "RTX_PRO_6000": (12, 0),
-    "B300": (10, 3),
-    "GB300": (10, 3),
-}
-FP8_MIN_CAPABILITY = (8, 9)
-FP4_MIN_CAPABILITY = (10, 0)
-TRT_LLM_MIN_CAPABILITY = (8, 0)
-
-
-def gpus_with(min_capability: tuple[int, int]) -> tuple[str, ...]:
-    return tuple(t for t in ACCELERATOR_TYPES if COMPUTE_CAPABILITY[t] >= min_capability)
+# The names are a Literal for pydantic's schema; the table behind them is bei_cli.hardware (a
+# test keeps the two equal).
 
 
 class AcceleratorSpec(ConfigModel):
@@ -70,15 +46,15 @@ class AcceleratorSpec(ConfigModel):
 
     @property
     def compute_capability(self) -> tuple[int, int]:
-        return COMPUTE_CAPABILITY[self.type]
+        return GPUS[self.type].compute_capability
 
     @property
     def supports_fp8(self) -> bool:
-        return self.compute_capability >= FP8_MIN_CAPABILITY
+        return supports_fp8(self.compute_capability)
 
     @property
     def supports_fp4(self) -> bool:
-        return self.compute_capability >= FP4_MIN_CAPABILITY
+        return supports_fp4(self.compute_capability)
 
     @model_serializer(mode="plain")
     def _as_truss_string(self) -> str:

@@ -87,7 +87,7 @@ class BeiOptions(ConfigModel):
     def resolved_dtype(
         self, *, on_gpu: bool, cpu_bf16: bool = False
     ) -> Literal["float32", "bfloat16"]:
-        """`cpu_bf16`: the CPU has native bf16 (see bei_cli.quantize.cpu)."""
+        """`cpu_bf16`: the CPU has native bf16 (see bei_cli.hardware)."""
         if self.dtype != "auto":
             return self.dtype
         return "bfloat16" if on_gpu or cpu_bf16 else "float32"

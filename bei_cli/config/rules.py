@@ -11,12 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bei_cli.config.accelerators import (
-    FP4_MIN_CAPABILITY,
-    FP8_MIN_CAPABILITY,
-    TRT_LLM_MIN_CAPABILITY,
-    gpus_with,
-)
 from bei_cli.config.base import Problem
 from bei_cli.config.choices import (
     DOCUMENTED_MAX_NUM_TOKENS,
@@ -25,6 +19,12 @@ from bei_cli.config.choices import (
     KV_CACHE_QUANTIZATIONS,
     LEGACY_DECODER_NAMES,
     LEGACY_QUANTIZATIONS,
+)
+from bei_cli.hardware import (
+    FP4_MIN_CAPABILITY,
+    FP8_MIN_CAPABILITY,
+    TRT_LLM_MIN_CAPABILITY,
+    gpus_with,
 )
 
 if TYPE_CHECKING:

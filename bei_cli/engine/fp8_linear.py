@@ -21,10 +21,10 @@ from bei_cli.engine.fp8_checkpoint import (
     is_fp8_checkpoint,
     read_fp8_checkpoint,
 )
+from bei_cli.hardware import supports_fp8
 
 log = logging.getLogger(__name__)
 
-FP8_MIN_CAPABILITY = (8, 9)
 # torch._scaled_mm needs the inner and output dimensions of the weight in multiples of 16.
 SCALED_MM_ALIGNMENT = 16
 NO_FP8_COMPUTE = (
@@ -74,7 +74,7 @@ class Fp8Linear(torch.nn.Module):
 def fp8_compute_available(device: torch.device) -> bool:
     if device.type != "cuda" or not torch.cuda.is_available():
         return False
-    return torch.cuda.get_device_capability(device) >= FP8_MIN_CAPABILITY
+    return supports_fp8(torch.cuda.get_device_capability(device))
 
 
 def use_fp8_compute(model: torch.nn.Module, model_dir: Path, device: torch.device) -> None:

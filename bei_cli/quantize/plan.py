@@ -9,9 +9,11 @@ the pipeline refuses plans it cannot build, with the plan's reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
+
+from bei_cli.hardware import FP4_MIN_CAPABILITY, FP8_MIN_CAPABILITY, Hardware, supports_bf16
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8", "fp4", "int8"]
 Layers = Literal["none", "all", "mlp_only"]
@@ -19,11 +21,6 @@ Layers = Literal["none", "all", "mlp_only"]
 # dequantize them to fp32 for compute, quantize with ONNX Runtime's dynamic int8, or refuse.
 CpuMode = Literal["native", "dequantize", "onnx_int8", "refuse"]
 
-# The same bounds as bei_cli/config/accelerators.py (a test keeps them equal); repeated here so
-# the plan stays free of config imports.
-FP8_MIN_CAPABILITY = (8, 9)
-FP4_MIN_CAPABILITY = (10, 0)
-BF16_MIN_CAPABILITY = (8, 0)
 
 KV_NOTE = (
     "KV-cache quantization means nothing for encoders (they have no KV cache); only the "
@@ -50,45 +47,6 @@ ACCURACY_METRIC_BY_TASK: dict[str, str] = {
     "classify": "score agreement",
     "ner": "label agreement",
 }
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """A build/serve target: a CPU (with or without native bf16) or one CUDA GPU."""
-
-    kind: Literal["cpu", "cuda"]
-    name: str  # "CPU" or the Truss accelerator type, e.g. "H100"
-    compute_capability: tuple[int, int] | None = None  # CUDA only
-    cpu_bf16: bool = False  # the CPU has native bf16 (AVX512-BF16 / AMX)
-
-    @classmethod
-    def cpu(cls, *, bf16: bool = False) -> Hardware:
-        return cls(kind="cpu", name="CPU", cpu_bf16=bf16)
-
-    @classmethod
-    def cuda(cls, name: str, compute_capability: tuple[int, int]) -> Hardware:
-        return cls(kind="cuda", name=name, compute_capability=compute_capability)
-
-    @classmethod
-    def from_accelerator(
-        cls,
-        name: str | None,
-        capabilities: Mapping[str, tuple[int, int]],
-        *,
-        cpu_bf16: bool = False,
-    ) -> Hardware:
-        """A Truss `resources.accelerator` type (None: CPU only), looked up in `capabilities`
-        (the config layer's COMPUTE_CAPABILITY table, passed in to keep imports one way)."""
-        if name is None:
-            return cls.cpu(bf16=cpu_bf16)
-        if name not in capabilities:
-            raise ValueError(f"unknown accelerator type {name!r}")
-        return cls.cuda(name, capabilities[name])
-
-    def __str__(self) -> str:
-        if self.compute_capability is None:
-            return f"CPU ({'native bf16' if self.cpu_bf16 else 'no native bf16'})"
-        return f"{self.name} (CUDA compute capability {_cc(self.compute_capability)})"
 
 
 @dataclass(frozen=True)
@@ -219,7 +177,7 @@ def plan_quantization(
 
 def _on_cuda(rule: QuantRule, hardware: Hardware, name: str) -> QuantPlan:
     capability = hardware.compute_capability or (0, 0)
-    default: Precision = "bf16" if capability >= BF16_MIN_CAPABILITY else "fp16"
+    default: Precision = "bf16" if supports_bf16(capability) else "fp16"
     if rule.refused:
         return _refused(name, hardware, rule.refused)
     if rule.min_capability and capability < rule.min_capability:

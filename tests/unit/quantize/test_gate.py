@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bei_cli.errors import BuildError
-from bei_cli.quantize.cpu import has_native_bf16, host_has_native_bf16
+from bei_cli.hardware import has_native_bf16, host_has_native_bf16
 from bei_cli.quantize.gate import (
     FP32_ENGINE_FLOOR,
     calibration_texts,

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bei_cli.config.accelerators import (
-    ACCELERATOR_TYPES,
-    COMPUTE_CAPABILITY,
-    FP4_MIN_CAPABILITY,
-    FP8_MIN_CAPABILITY,
-)
+from bei_cli.config.accelerators import ACCELERATOR_TYPES
 from bei_cli.config.choices import KV_CACHE_QUANTIZATIONS, QUANTIZATION_TYPES
+from bei_cli.hardware import COMPUTE_CAPABILITY, GPUS
 from bei_cli.quantize import IMPLEMENTED, RULES, Hardware, QuantPlan, plan_quantization
-from bei_cli.quantize import plan as plan_module
 
 HARDWARE = {
     "cpu": Hardware.cpu(),
-    **{name: Hardware.from_accelerator(name, COMPUTE_CAPABILITY) for name in ("T4", "A100", "L4")},
-    **{name: Hardware.from_accelerator(name, COMPUTE_CAPABILITY) for name in ("H100", "B200")},
+    **{name: Hardware.from_accelerator(name) for name in ("T4", "A100", "L4")},
+    **{name: Hardware.from_accelerator(name) for name in ("H100", "B200")},
 }
 EVERYWHERE = frozenset(HARDWARE)
 FP8_TARGETS = frozenset({"cpu", "L4", "H100", "B200"})  # CPU: calibrate, serve dequantized
@@ -171,18 +166,16 @@ def test_every_truss_quantization_type_has_a_rule() -> None:
 
 
 def test_hardware_from_every_truss_accelerator() -> None:
-    assert plan_module.FP8_MIN_CAPABILITY == FP8_MIN_CAPABILITY
-    assert plan_module.FP4_MIN_CAPABILITY == FP4_MIN_CAPABILITY
+    # The config's Literal of accelerator names and the one hardware table name the same GPUs.
+    assert set(ACCELERATOR_TYPES) == set(GPUS)
     for name in ACCELERATOR_TYPES:
-        hardware = Hardware.from_accelerator(name, COMPUTE_CAPABILITY)
+        hardware = Hardware.from_accelerator(name)
         assert (hardware.kind, hardware.name) == ("cuda", name)
         assert hardware.compute_capability == COMPUTE_CAPABILITY[name]
-    assert Hardware.from_accelerator(None, COMPUTE_CAPABILITY, cpu_bf16=True) == Hardware.cpu(
-        bf16=True
-    )
+    assert Hardware.from_accelerator(None, cpu_bf16=True) == Hardware.cpu(bf16=True)
     assert str(HARDWARE["H100"]) == "H100 (CUDA compute capability 9.0)"
     with pytest.raises(ValueError, match="unknown accelerator"):
-        Hardware.from_accelerator("h100", COMPUTE_CAPABILITY)
+        Hardware.from_accelerator("h100")
 
 
 def test_a_cpu_with_native_bf16_is_noted_not_assumed() -> None:
