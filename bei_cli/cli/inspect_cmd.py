@@ -73,6 +73,8 @@ def _pooling(p: ModelProfile) -> str:
 
 ROWS: tuple[tuple[str, Callable[[ModelProfile], object]], ...] = (
     ("architecture", lambda p: f"{p.architecture} ({p.model_type})"),
+    ("family", lambda p: p.family),
+    ("settings", lambda p: "\n".join(f"{key}: {value}" for key, value in p.settings)),
     ("task", lambda p: p.task),
     ("attention", lambda p: f"{p.attention}, padding {p.padding_side}"),
     ("hidden size", lambda p: p.hidden_size),

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from bei_cli.engine.families.native_config import write_native_config
 from bei_cli.errors import BuildError, UnsupportedModelError
 from bei_cli.inspect.profile import ModelProfile
 
@@ -161,6 +162,7 @@ def copy_serving_files(src: Path, dst: Path, profile: ModelProfile, report: Prog
     for name in (*CONFIG_FILES, *TOKENIZER_FILES):
         if (src / name).is_file():
             copy_file(src, dst, name, report)
+    write_native_config(src, dst, report)
     copy_weights(src, dst, report)
     copy_modules(src, dst, profile, report)
     ensure_fast_tokenizer(dst, report)

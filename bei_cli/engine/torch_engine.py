@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,10 +21,13 @@ import numpy as np
 import torch
 
 from bei_cli.engine.attention import apply_attention
-from bei_cli.engine.base import Batch, EngineInfo, Output
-from bei_cli.engine.fp8_checkpoint import fp8_from_pretrained, is_fp8_checkpoint
-from bei_cli.engine.fp8_linear import use_fp8_compute
+from bei_cli.engine.base import Batch, EngineInfo, IntArray, Output
+from bei_cli.engine.bucketing import PaddedShape, ShapePolicy, pad_to, trim_output
+from bei_cli.engine.cuda_graphs import GraphRunner, MaskedForward, probe_inputs, try_capture
+from bei_cli.engine.families.loading import checked_from_pretrained
 from bei_cli.engine.heads import SequenceScoresHead, TokenScoresHead
+from bei_cli.engine.pinned import HostStaging
+from bei_cli.engine.quant_formats import quantized_from_pretrained, use_quantized_compute
 from bei_cli.engine.torch_layers import load_dense, pool_tensor
 from bei_cli.errors import EngineError, UnsupportedHardwareError, UnsupportedModelError
 from bei_cli.inspect.profile import Attention, ModelProfile, PoolingMode, Task
@@ -104,6 +107,12 @@ class TorchEngine:
     # For them the pad id is chosen per batch among ids absent from it: padding is then never
     # mistaken for a real token, and scores equal transformers' own one-text-at-a-time run.
     pad_per_batch: bool = False
+    # The device path (`use_device_path`): the CPU runs every batch at its own shape with plain
+    # copies; CUDA buckets shapes, stages through pinned memory and replays graphs.
+    shapes: ShapePolicy = field(default_factory=ShapePolicy.exact)
+    staging: HostStaging | None = None  # None: plain copies
+    graphs: GraphRunner | None = None  # None: every shape runs eagerly
+    forward_options: dict[str, Any] = field(default_factory=dict)  # e.g. use_cache=False
 
     def run(self, batch: Batch) -> Output:
         if len(batch) == 0:
@@ -119,12 +128,54 @@ class TorchEngine:
             config: Any = self.model.config
             config.pad_token_id = pad_id  # one engine thread: no concurrent runs
         ids, mask, types = batch.padded(pad_id, self.padding_side)
+        shape = self.shapes.shape_for(len(batch), longest)
+        ids, mask, types = pad_to(shape, ids, mask, types, pad_id=pad_id, side=self.padding_side)
         with torch.inference_mode():
-            mask_t = torch.from_numpy(mask).to(self.device)
-            inputs = {"input_ids": torch.from_numpy(ids).to(self.device), "attention_mask": mask_t}
-            if self.accepts_token_types:
-                inputs["token_type_ids"] = torch.from_numpy(types).to(self.device)
-            return self.head(self.model(**inputs), mask_t)
+            return trim_output(self.forward(shape, ids, mask, types), len(batch))
+
+    def forward(self, shape: PaddedShape, ids: IntArray, mask: IntArray, types: IntArray) -> Output:
+        """One padded batch through the model (a captured graph where one fits) and the head."""
+        names = ("input_ids", "attention_mask", "token_type_ids")[
+            : 3 if self.accepts_token_types else 2
+        ]
+        staging = self.staging or HostStaging(self.device, pin=False)
+        inputs = dict(zip(names, staging.to_device((ids, mask, types)[: len(names)]), strict=True))
+        output = None if self.graphs is None else self.graphs.run(shape, inputs)
+        if output is None:
+            output = self.model(**inputs, **self.forward_options)
+        return self.head(output, inputs["attention_mask"])
+
+    def drop_graphs(self) -> None:
+        """Forget captured graphs (they replay the modules they were captured with): for callers
+        that swap the model's modules after loading, as the FP8 accuracy gate does."""
+        self.graphs = None
+        self.shapes = self.shapes.without_graphs()
+
+
+def use_device_path(
+    engine: TorchEngine, dtype: torch.dtype, attention: Attention, *, cuda_graphs: bool = True
+) -> None:
+    """Set how batches reach the device. CUDA: widths bucketed, inputs staged through pinned
+    memory, short batches replayed from CUDA graphs (not for per-batch pad ids, which a graph
+    would freeze; eager where capture is not faithful). The CPU keeps exact shapes."""
+    if accepts_argument(engine.model, "use_cache"):
+        engine.forward_options = {"use_cache": False}  # no KV cache: one forward pass
+    if engine.device.type != "cuda":
+        return
+    info = engine.info
+    engine.staging = HostStaging(engine.device)
+    use_graphs = cuda_graphs and not engine.pad_per_batch
+    policy = ShapePolicy.cuda(info.max_batch_size, info.max_seq_len, graphs=use_graphs)
+    if use_graphs:
+        forward = MaskedForward(
+            engine.model, attention == "causal", dtype, dict(engine.forward_options)
+        )
+        probe = probe_inputs(
+            engine.device, engine.pad_id, engine.padding_side, engine.accepts_token_types
+        )
+        with torch.inference_mode():
+            engine.graphs = try_capture(forward, policy.graph_shapes(), probe)
+    engine.shapes = policy if engine.graphs is not None else policy.without_graphs()
 
 
 def absent_token_id(batch: Batch) -> int:
@@ -171,13 +222,19 @@ def load_transformer(
 
     `attention` "bidirectional" runs causal families with full attention (see engine.attention);
     None or "causal" keep the architecture's own. A *ForCausalLM checkpoint loaded with AutoModel
-    yields its base model (transformers drops the `model.` prefix and the unused lm_head). An FP8
-    checkpoint (bei_quant.json) loads with its weights dequantized to `dtype`.
+    yields its base model (transformers drops the `model.` prefix and the unused lm_head). A
+    quantized checkpoint (bei_quant.json: FP8 or NVFP4) loads with its weights dequantized to
+    `dtype`.
     """
     import transformers
 
     loader = getattr(transformers, auto_class)
-    load = fp8_from_pretrained(loader) if is_fp8_checkpoint(model_dir) else loader.from_pretrained
+    # A quantized checkpoint's loader (FP8, NVFP4) loads its state dict strictly; any other load
+    # is refused when a weight is missing or unplaced (engine.families.loading): a random tensor
+    # never reaches serving.
+    load = quantized_from_pretrained(loader, model_dir) or checked_from_pretrained(
+        loader, base_model_load=auto_class == "AutoModel"
+    )
     try:
         model = load(model_dir, dtype=dtype, attn_implementation="sdpa")
     except (ValueError, ImportError) as exc:
@@ -211,14 +268,16 @@ def load_torch_engine(
     max_batch_tokens: int = 16384,
     max_batch_size: int = 128,
     max_seq_len: int | None = None,
+    cuda_graphs: bool = True,
 ) -> TorchEngine:
-    """Load the checkpoint in `model_dir` (weights of any float dtype, cast to `dtype`)."""
+    """Load the checkpoint in `model_dir` (weights of any float dtype, cast to `dtype`).
+    `cuda_graphs=False` runs every CUDA batch eagerly (benchmarks compare the two)."""
     support = task_support(profile.task)
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     model = load_transformer(
         model_dir, support.auto_class, torch_dtype, attention=profile.attention
     ).to(torch_device)
-    use_fp8_compute(model, model_dir, torch_device)
+    use_quantized_compute(model, model_dir, torch_device)
     head = support.head(model_dir, profile, torch_device)
     labels = profile.labels
     check_label_count(model, labels)
@@ -234,7 +293,7 @@ def load_torch_engine(
         max_batch_size=max_batch_size,
     )
     pad_id = getattr(model.config, "pad_token_id", None)
-    return TorchEngine(
+    engine = TorchEngine(
         info=info,
         model=model,
         head=head,
@@ -244,3 +303,5 @@ def load_torch_engine(
         accepts_token_types=accepts_argument(model, "token_type_ids"),
         pad_per_batch=pad_id is None and profile.task in ("classify", "rerank"),
     )
+    use_device_path(engine, torch_dtype, profile.attention, cuda_graphs=cuda_graphs)
+    return engine

@@ -49,6 +49,39 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
         "gemma": DECODER,
         "gemma2": DECODER,
         "gemma3_text": DECODER,
+        # transformers >= 5.24 native classes; hub layouts are read through inspect.hub_layouts.
+        "nomic_bert": Family(attention="bidirectional", pooling="mean"),
+        "gte": ENCODER,
+        "eurobert": Family(attention="bidirectional", pooling="mean"),
+    }
+)
+
+# The class-name prefix transformers gives each family's classes ("Bert" + "Model"): a config
+# that names another class under auto_map (JinaBertForMaskedLM under model_type bert) is remote
+# code, not the transformers class bei would load in its place.
+CLASS_PREFIXES: Mapping[str, str] = MappingProxyType(
+    {
+        "bert": "Bert",
+        "distilbert": "DistilBert",
+        "albert": "Albert",
+        "electra": "Electra",
+        "deberta": "Deberta",
+        "deberta-v2": "DebertaV2",
+        "modernbert": "ModernBert",
+        "roberta": "Roberta",
+        "xlm-roberta": "XLMRoberta",
+        "camembert": "Camembert",
+        "mpnet": "MPNet",
+        "llama": "Llama",
+        "mistral": "Mistral",
+        "qwen2": "Qwen2",
+        "qwen3": "Qwen3",
+        "gemma": "Gemma",
+        "gemma2": "Gemma2",
+        "gemma3_text": "Gemma3Text",
+        "nomic_bert": "NomicBert",
+        "gte": "Gte",
+        "eurobert": "EuroBert",
     }
 )
 
@@ -89,6 +122,14 @@ class Architecture:
     attention: Attention
     padding_side: PaddingSide
     num_labels: int | None
+
+
+def native_classes(model_type: str) -> frozenset[str]:
+    """The transformers class names of `model_type` that bei serves (prefix + head suffix)."""
+    prefix = CLASS_PREFIXES.get(model_type)
+    if prefix is None:
+        return frozenset()
+    return frozenset(prefix + suffix for suffix, _ in HEADS)
 
 
 def supported_architectures() -> str:

@@ -12,6 +12,12 @@ from bei_cli.errors import UnsupportedModelError
 from bei_cli.inspect.architectures import Architecture, resolve_architecture
 from bei_cli.inspect.files import read_json_object, read_optional_object
 from bei_cli.inspect.lengths import max_seq_len
+from bei_cli.inspect.native import (
+    check_config,
+    family_name,
+    honoured_settings,
+    read_native_config,
+)
 from bei_cli.inspect.profile import DenseLayer, ModelProfile, PaddingSide
 from bei_cli.inspect.st_modules import Modules, Pooling, read_modules, read_prompts
 
@@ -35,8 +41,10 @@ def inspect_checkpoint(model_dir: Path, *, base_model: str) -> ModelProfile:
             f"{model_dir} has no config.json.",
             hint="Inspect a transformers checkpoint directory (saved with save_pretrained).",
         )
-    config = read_json_object(config_path)
+    native = read_native_config(read_json_object(config_path))
+    config = native.config
     arch = resolve_architecture(config, base_model=base_model)
+    remote_code_note = check_config(native, arch)
     tokenizer_config = read_optional_object(model_dir / "tokenizer_config.json")
     seq_len = max_seq_len(
         config,
@@ -46,6 +54,8 @@ def inspect_checkpoint(model_dir: Path, *, base_model: str) -> ModelProfile:
     )
     hidden_size = _hidden_size(config, config_path)
     notes: list[str] = list(seq_len.notes)
+    if remote_code_note:
+        notes.append(remote_code_note)
     modules = Modules()
     if arch.task == "embed":
         modules, pooling_note = _embedding_modules(model_dir, arch)
@@ -72,7 +82,10 @@ def inspect_checkpoint(model_dir: Path, *, base_model: str) -> ModelProfile:
         id2label=_id2label(config, arch, config_path),
         problem_type=config.get("problem_type"),
         padding_side=_padding_side(arch, tokenizer_config),
+        checkpoint_dtype=_checkpoint_dtype(config),
         fallbacks=tuple(notes),
+        family=family_name(native, arch),
+        settings=honoured_settings(config),
     )
 
 
@@ -138,3 +151,9 @@ def _padding_side(arch: Architecture, tokenizer_config: Mapping[str, Any]) -> Pa
         if declared == side:
             return side
     return arch.padding_side
+
+
+def _checkpoint_dtype(config: dict[str, Any]) -> str | None:
+    """transformers writes `torch_dtype` (<= 4.x) or `dtype` (5.x)."""
+    value = config.get("dtype") or config.get("torch_dtype")
+    return value if isinstance(value, str) else None

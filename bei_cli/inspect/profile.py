@@ -44,6 +44,13 @@ class ModelProfile:
     id2label: tuple[tuple[int, str], ...] = ()  # classifiers/rerankers/NER, sorted by id
     problem_type: str | None = None  # config.json problem_type, if any
     padding_side: PaddingSide = "right"
+    # config.json torch_dtype / dtype: what the checkpoint was saved in. A bfloat16 checkpoint may
+    # hold activations beyond float16's range, so a GPU build keeps it in bfloat16.
+    checkpoint_dtype: str | None = None
+    # The family bei runs (e.g. "bert", "NomicBERT (hub layout)") and the config.json settings
+    # that define its arithmetic, as bei honours them (inspect shows both).
+    family: str = ""
+    settings: tuple[tuple[str, str], ...] = ()
     # Things inspection could not read and had to assume; each is also logged once.
     fallbacks: tuple[str, ...] = field(default=())
 
@@ -64,4 +71,5 @@ class ModelProfile:
         values["prompts"] = tuple(tuple(p) for p in values.get("prompts", ()))
         values["id2label"] = tuple((int(i), str(lbl)) for i, lbl in values.get("id2label", ()))
         values["fallbacks"] = tuple(values.get("fallbacks", ()))
+        values["settings"] = tuple(tuple(s) for s in values.get("settings", ()))
         return cls(**values)

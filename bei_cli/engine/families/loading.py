@@ -1,0 +1,78 @@
+"""Loading a transformers model so that no weight is left randomly initialised.
+
+`from_pretrained` fills every parameter the checkpoint lacks with random values and drops
+every tensor the model has no place for, with at most a log line. A served model must never
+hold a random tensor, so the loading info is checked: any missing, unexpected or mismatched key
+refuses the load (exit 4) and names the keys. The only exceptions are the parts an embedder does
+not run: the pretraining / classification heads a base-model load drops (`lm_head`, `cls.`,
+`classifier`, ...) and the BERT-style pooler, which bei never reads (pooling is the checkpoint's
+sentence-transformers Pooling module).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bei_cli.errors import UnsupportedModelError
+
+# Heads a base model (AutoModel) leaves behind when loading a *ForMaskedLM / *ForCausalLM /
+# classifier checkpoint, and the pooler no embedding is read from.
+UNUSED_BY_EMBEDDERS = re.compile(
+    r"^(lm_head|cls|classifier|score|head|dense|mlm|pre_classifier|generator_lm_head|"
+    r"generator_predictions|discriminator_predictions|pooler)(\.|$)|(^|\.)pooler\."
+)
+SHOWN_KEYS = 6
+
+
+def loading_problems(info: dict[str, Any], *, base_model_load: bool) -> list[str]:
+    """Human-readable problems in transformers' loading info; empty when the load is exact."""
+    problems = []
+    missing = _keys(info.get("missing_keys", ()), base_model_load)
+    unexpected = _keys(info.get("unexpected_keys", ()), base_model_load)
+    mismatched = sorted(str(k) for k in info.get("mismatched_keys", ()) or ())
+    if missing:
+        problems.append(f"missing weights (would be random): {_show(missing)}")
+    if unexpected:
+        problems.append(f"weights the model has no place for: {_show(unexpected)}")
+    if mismatched:
+        problems.append(f"weights of the wrong shape: {_show(mismatched)}")
+    problems += [str(message) for message in info.get("error_msgs", ()) or ()]
+    return problems
+
+
+def checked_from_pretrained(
+    loader: Any, *, base_model_load: bool
+) -> Callable[..., torch.nn.Module]:
+    """`loader.from_pretrained` that refuses a load with missing or unexpected weights."""
+
+    def load(model_dir: Path, **kwargs: Any) -> torch.nn.Module:
+        model, info = loader.from_pretrained(model_dir, output_loading_info=True, **kwargs)
+        problems = loading_problems(info, base_model_load=base_model_load)
+        if problems:
+            raise UnsupportedModelError(
+                f"{type(model).__name__} does not match the checkpoint's weights in "
+                f"{model_dir}: {'; '.join(problems)}.",
+                hint="bei never serves a model with randomly initialised or dropped weights: "
+                "the checkpoint's layout is not the one its config.json names (see "
+                "docs/models.md for the layouts bei reads).",
+            )
+        return model
+
+    return load
+
+
+def _keys(keys: Iterable[Any], base_model_load: bool) -> list[str]:
+    names = sorted(str(k) for k in keys or ())
+    if base_model_load:
+        names = [name for name in names if not UNUSED_BY_EMBEDDERS.search(name)]
+    return names
+
+
+def _show(keys: list[str]) -> str:
+    more = len(keys) - SHOWN_KEYS
+    return ", ".join(keys[:SHOWN_KEYS]) + (f", ... ({len(keys)} in all)" if more > 0 else "")
