@@ -1,11 +1,11 @@
 """create_app: wire an engine, its tokenizer and profile into a FastAPI app.
 
-Routes: POST /v1/embeddings and /embeddings (OpenAI), POST /embed, /rerank and /predict (TEI),
-POST /v1/rerank (Cohere/Jina), POST /predict_tokens (BEI), GET /health, /info, /metrics,
-/openapi.json, /docs; POST / and POST /v1/models/model:predict go to `settings.default_route`.
-Every model route exists whatever the model; one the model cannot serve answers 424 naming the
-routes it can (`capabilities.ROUTES`). The app serves once: its lifespan starts the engine thread
-and, on shutdown (after uvicorn has drained in-flight requests), stops it.
+Model routes come from `routes.MODEL_ROUTERS` (OpenAI, TEI, Cohere, rerank, predict, NER, Hugging
+Face tasks, tokenizer); GET /health, /info, /metrics, /openapi.json, /docs. `POST /` goes to the
+task's route for the body's shape (`dispatch`), Truss' POST /v1/models/model:predict to
+`settings.default_route`. A route the model cannot serve answers 424 naming the routes it can
+(`capabilities.ROUTES`) and is left out of the OpenAPI document. The app serves once: its lifespan
+starts the engine thread and, on shutdown (after uvicorn has drained in-flight requests), stops it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from bei_cli import __version__
 from bei_cli.engine.base import Engine, EngineInfo
@@ -25,24 +27,25 @@ from bei_cli.server import health
 from bei_cli.server.admission import AdmissionGate
 from bei_cli.server.auth import ApiKeyAuth
 from bei_cli.server.batcher import Batcher
+from bei_cli.server.cohere.serving import CohereEmbeddings
+from bei_cli.server.dispatch import RootDispatch
 from bei_cli.server.embedding import EmbeddingService
 from bei_cli.server.errors import install_error_handlers
 from bei_cli.server.metrics import ServerMetrics
-from bei_cli.server.middleware import DefaultRoute, ErrorGuard, RequestBodyGuard, RequestMetrics
-from bei_cli.server.ner.router import router as ner_router
+from bei_cli.server.middleware import ErrorGuard, RequestBodyGuard, RequestMetrics
 from bei_cli.server.ner.serving import TokenClassifier
-from bei_cli.server.openai.router import router as openai_router
 from bei_cli.server.openai.serving import OpenAIEmbeddings
-from bei_cli.server.predict.router import router as predict_router
 from bei_cli.server.predict.serving import Classifier
-from bei_cli.server.rerank.router import router as rerank_router
 from bei_cli.server.rerank.serving import Reranker
+from bei_cli.server.routes import install_model_routes, install_openapi
 from bei_cli.server.scoring import ScoringService
 from bei_cli.server.settings import ServerSettings
 from bei_cli.server.state import ServerState
-from bei_cli.server.tei.router import router as tei_router
 from bei_cli.server.tei.serving import TeiEmbed
 from bei_cli.server.tokenizer import TextTokenizer
+from bei_cli.server.tokens.serving import Tokens
+from bei_cli.server.transport import ContentNegotiation, RequestId, ResponseCompression
+from bei_cli.server.wire import ModelLimits
 
 # How long shutdown waits for the engine thread to finish queued work.
 ENGINE_STOP_TIMEOUT_S = 30.0
@@ -127,6 +130,17 @@ def _embedding_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> 
         prompts=prompts,
         default_prompt_name=profile.default_prompt_name,
     )
+    app.state.cohere_embeddings = CohereEmbeddings(
+        service,
+        max_client_batch_size=settings.max_client_batch_size,
+        default_prompt=prompts.get(profile.default_prompt_name or ""),
+    )
+    app.state.tokens = Tokens(
+        state.tokenizer,
+        max_client_batch_size=settings.max_client_batch_size,
+        prompts=prompts,
+        default_prompt_name=profile.default_prompt_name,
+    )
 
 
 def _scoring_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> None:
@@ -152,15 +166,55 @@ def _scoring_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> No
     )
 
 
+def limits_of(state: ServerState) -> ModelLimits:
+    return ModelLimits(
+        vocab_size=state.tokenizer.vocab_size,
+        embedding_dim=state.engine_info.embedding_dim,
+        max_client_batch_size=state.settings.max_client_batch_size,
+        prompt_names=tuple(sorted(name for name, _ in state.profile.prompts)),
+    )
+
+
+def _add_middlewares(app: FastAPI, state: ServerState, tracer_provider: Any) -> None:
+    """Last added is outermost: metrics (and traces) see every answer, the guards' own too."""
+    settings = state.settings
+    app.add_middleware(RootDispatch, task=state.profile.task, default_route=settings.default_route)
+    app.add_middleware(RequestBodyGuard, limit_bytes=settings.payload_limit_bytes)
+    app.add_middleware(ContentNegotiation)
+    app.add_middleware(ErrorGuard)
+    app.add_middleware(ResponseCompression)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id", "x-compute-time", "x-compute-tokens"],
+        )
+    app.add_middleware(RequestId)
+    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    if settings.tracing:
+        from bei_cli.server.tracing import Tracing  # needs opentelemetry-api: only when on
+
+        app.add_middleware(Tracing, tracer_provider=tracer_provider)
+
+
 def create_app(
-    engine: Engine, tokenizer: TextTokenizer, profile: ModelProfile, settings: ServerSettings
+    engine: Engine,
+    tokenizer: TextTokenizer,
+    profile: ModelProfile,
+    settings: ServerSettings,
+    *,
+    tracer_provider: Any = None,
 ) -> FastAPI:
+    """`tracer_provider`: where spans go when `settings.tracing` (None: the global provider)."""
     state = build_state(engine, tokenizer, profile, settings)
     app = FastAPI(
         title="bei",
         version=__version__,
         summary=f"{settings.served_model_name}: OpenAI- and TEI-compatible inference server",
         lifespan=_lifespan(state),
+        redirect_slashes=False,  # RootDispatch serves a trailing slash instead
     )
     app.state.server = state
     gate = AdmissionGate(settings.max_concurrent_requests)
@@ -170,11 +224,7 @@ def create_app(
     auth = [Depends(ApiKeyAuth(settings.api_key))]
     app.include_router(health.open_router)
     app.include_router(health.info_router, dependencies=auth)
-    for router in (openai_router, tei_router, rerank_router, predict_router, ner_router):
-        app.include_router(router, dependencies=auth)
-    # Last added is outermost: metrics see every answer, including the guards' own.
-    app.add_middleware(DefaultRoute, default_route=settings.default_route)
-    app.add_middleware(RequestBodyGuard, limit_bytes=settings.payload_limit_bytes)
-    app.add_middleware(ErrorGuard)
-    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    install_model_routes(app, profile.task, auth)
+    install_openapi(app, limits_of(state))
+    _add_middlewares(app, state, tracer_provider)
     return app

@@ -10,11 +10,13 @@ from bei_cli.errors import UnsupportedRouteError
 from bei_cli.inspect.profile import Task
 
 ROUTES: dict[Task, tuple[str, ...]] = {
-    "embed": ("/v1/embeddings", "/embeddings", "/embed"),
-    "rerank": ("/rerank", "/v1/rerank", "/predict"),
-    "classify": ("/predict",),
-    "ner": ("/predict_tokens",),
+    "embed": ("/v1/embeddings", "/embeddings", "/embed", "/similarity", "/v2/embed"),
+    "rerank": ("/rerank", "/v1/rerank", "/v2/rerank", "/predict", "/hf/text-classification"),
+    "classify": ("/predict", "/hf/text-classification"),
+    "ner": ("/predict_tokens", "/hf/token-classification"),
 }
+# Every task-specific route; the others (/tokenize, /decode, /v1/models, ...) serve every model.
+TASK_ROUTES = frozenset(route for routes in ROUTES.values() for route in routes)
 
 MODEL_KINDS: dict[Task, str] = {
     "embed": "an embedding model",
@@ -22,6 +24,11 @@ MODEL_KINDS: dict[Task, str] = {
     "classify": "a classifier model (not a re-ranker model)",
     "ner": "a token-classification (NER) model",
 }
+
+
+def serves(task: Task, route: str) -> bool:
+    """Whether a `task` model serves `route` (routes of no task serve every model)."""
+    return route not in TASK_ROUTES or route in ROUTES[task]
 
 
 def require_route(task: Task, route: str) -> None:

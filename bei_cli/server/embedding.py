@@ -22,9 +22,8 @@ from bei_cli.server.capabilities import require_route
 from bei_cli.server.metrics import ServerMetrics
 from bei_cli.server.state import EngineAccess
 from bei_cli.server.tokenizer import Direction
+from bei_cli.server.wire import EmbeddingInput
 
-# The wire form of `input` / `inputs`: one text, one token-id list, or a list of either.
-EmbeddingInput = str | list[int] | list[str | list[int]]
 Item = str | list[int]
 
 # Requests with at most this many characters are tokenized on the event loop: a thread hop

@@ -8,6 +8,7 @@ into BeiErrors here; anything else is a bug -> 500 with a generic message, logge
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from starlette.responses import Response
 from bei_cli.errors import (
     AuthenticationError,
     BeiError,
+    EmptyInputError,
     InvalidRequestError,
     MalformedRequestError,
     MethodNotAllowedError,
@@ -77,8 +79,13 @@ def error_body(err: BeiError) -> dict[str, Any]:
     }
 
 
-def error_response(err: BeiError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, AuthenticationError) else None
+# pydantic error types that mean "empty": answered 400 like the services' own emptiness checks.
+EMPTY_ERROR_TYPES = frozenset({"string_too_short", "too_short"})
+
+
+def error_response(err: BeiError, headers: Mapping[str, str] | None = None) -> Response:
+    if isinstance(err, AuthenticationError):
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return Response(
         orjson.dumps(error_body(err)),
         status_code=err.http_status,
@@ -107,10 +114,16 @@ def from_validation(exc: RequestValidationError, path: str = "") -> BeiError:
     field = str(loc[1]) if len(loc) > 1 and loc[0] == "body" else ".".join(map(str, loc))
     if first.get("type") == "missing":
         return InvalidRequestError(f"`{field}` is required.", param=field)
+    if any(e.get("type") in EMPTY_ERROR_TYPES and _is_empty(e.get("input")) for e in errors):
+        return EmptyInputError(f"`{field}` cannot be empty or contain empty texts.", param=field)
     shape = ROUTE_FIELD_SHAPES.get((path, field), FIELD_SHAPES.get(field))
     if shape is not None:
         return InvalidRequestError(f"`{field}` must be {shape}.", param=field)
     return InvalidRequestError(f"`{field}`: {first.get('msg')}.", param=field)
+
+
+def _is_empty(value: object) -> bool:
+    return isinstance(value, str | list) and len(value) == 0
 
 
 def from_http_exception(exc: HTTPException, request: Request) -> BeiError:
@@ -135,7 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return error_response(from_http_exception(exc, request))
+        return error_response(from_http_exception(exc, request), headers=exc.headers)
 
     async def on_disconnect(request: Request, exc: Exception) -> Response:
         return Response(status_code=CLIENT_CLOSED_STATUS)

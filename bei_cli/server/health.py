@@ -6,9 +6,10 @@ API key like TEI's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from bei_cli import __version__
@@ -27,18 +28,27 @@ def server_state(request: Request) -> ServerState:
     return state
 
 
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
 @open_router.get(
     "/health",
+    response_model=Health,
     responses={200: {"description": "Ready"}, 503: {"model": ErrorEnvelope}},
 )
 async def health(request: Request) -> Response:
-    """200 with an empty body when the model is ready; 503 while starting or shutting down."""
+    """200 `{"status": "ok"}` when the model is ready; 503 while starting or shutting down."""
     if server_state(request).healthy:
-        return Response(status_code=200)
+        return OrjsonResponse({"status": "ok"})
     return error_response(NotReadyError("The model is not ready (starting or shutting down)."))
 
 
-@open_router.get("/metrics", response_class=Response)
+@open_router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     return Response(server_state(request).metrics.render(), media_type=CONTENT_TYPE)

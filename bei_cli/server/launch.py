@@ -32,7 +32,7 @@ class SecretSource(Protocol):
 class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 7997
-    device: str = "cpu"
+    device: str = "auto"  # see bei_cli.engine.placement
     api_key: str | None = None
     log_level: str = "info"
 

@@ -3,22 +3,28 @@
 Outermost first, as `app.py` stacks them:
 - RequestMetrics: count every answer by route template and status, time it;
 - ErrorGuard: a bug anywhere below becomes a logged 500 envelope, never a dropped connection;
-- RequestBodyGuard: 413 for bodies over the limit, 415 for non-JSON bodies, before any parsing;
-- DefaultRoute: `POST /` and Truss' `POST /v1/models/model:predict` go to the default route.
+- RequestBodyGuard: 413 for bodies over the limit, 415 for non-JSON bodies, 400 for bodies that
+  are not valid UTF-8 JSON -- lone surrogates (`"\\ud800"`) included, which Python's json module
+  would let through to fail deep inside the tokenizer -- before any route parses them.
 """
 
 from __future__ import annotations
 
 import time
 
+import orjson
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bei_cli.errors import BeiError, PayloadTooLargeError, UnsupportedMediaTypeError
+from bei_cli.errors import (
+    BeiError,
+    MalformedRequestError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 from bei_cli.server.errors import error_response, internal_error_response
 from bei_cli.server.metrics import ServerMetrics
 
-TRUSS_PREDICT_ROUTE = "/v1/models/model:predict"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -109,6 +115,8 @@ class RequestBodyGuard:
             if declared is not None and declared.isdigit() and int(declared) > self.limit:
                 raise self._too_large()
             body = await self._read_body(receive)
+            if body:
+                _check_json(body)
         except BeiError as err:
             await error_response(err)(scope, receive, send)
             return
@@ -137,6 +145,17 @@ class RequestBodyGuard:
         )
 
 
+def _check_json(body: bytes) -> None:
+    """orjson is strict where json is not: invalid UTF-8 and lone surrogates are errors."""
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequestError(
+            f"The request body is not valid JSON: {exc}.",
+            hint="Send UTF-8 JSON; a \\uD800-\\uDFFF escape must be half of a surrogate pair.",
+        ) from None
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """The body in one message, then the real channel (so a disconnect is still seen)."""
     sent = False
@@ -149,20 +168,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-class DefaultRoute:
-    def __init__(self, app: ASGIApp, default_route: str) -> None:
-        self.app = app
-        self.default_route = default_route
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"] in ("/", TRUSS_PREDICT_ROUTE)
-        ):
-            # In place, so outer middlewares see the route that answered.
-            scope["path"] = self.default_route
-            scope["raw_path"] = self.default_route.encode()
-        await self.app(scope, receive, send)

@@ -69,6 +69,14 @@ class ServerSettings:
     """On SIGTERM, how long in-flight requests may take to finish before the server exits
     anyway. None waits for ever."""
 
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed to call the server from a browser (CORS); empty: no CORS headers. `*`
+    allows any origin."""
+
+    tracing: bool = False
+    """OpenTelemetry: one server span per request, sent to the configured tracer provider
+    (needs the `opentelemetry-api` package; `bei serve --tracing`)."""
+
     access_log: bool = False
     """uvicorn's per-request access log (off by default: it costs throughput)."""
 

@@ -38,6 +38,11 @@ WINDOW_GROWTH = 4
 # engine thread holds the GIL: the call then waits for a GIL switch interval).
 FEW_TEXTS = 8
 _WHITESPACE_RUN = re.compile(r"\s+")
+FOREIGN_IDS_HINT = (
+    "Token-id inputs must come from the model's own tokenizer (GET /tokenize gives them). "
+    "langchain-openai's OpenAIEmbeddings sends tiktoken ids unless created with "
+    "check_embedding_ctx_length=False; send text instead."
+)
 TRUNCATE_HINT = "Pass truncate=true to cut inputs to the model's maximum length, or shorten them."
 
 
@@ -50,6 +55,10 @@ class TokenSpans:
     offsets: list[tuple[int, int]]  # character spans in the text
     special: list[bool]  # added by the post-processor ([CLS], [SEP], ...)
     word_ids: list[int | None]
+
+
+# /tokenize's row: (id, text, special, start, stop).
+TokenRow = tuple[int, str, bool, int | None, int | None]
 
 
 def too_long(max_seq_len: int, given: int | str, param: str) -> InputTooLongError:
@@ -195,7 +204,10 @@ class TextTokenizer:
                 raise EmptyInputError("A token-id input cannot be empty.", param=param)
             if min(sequence) < 0 or max(sequence) >= self.vocab_size:
                 raise InvalidRequestError(
-                    f"Token ids must be between 0 and {self.vocab_size - 1} (the vocabulary).",
+                    f"Token ids must be between 0 and {self.vocab_size - 1} (this model's "
+                    f"vocabulary), got {max(sequence) if min(sequence) >= 0 else min(sequence)}: "
+                    "these ids come from another tokenizer.",
+                    hint=FOREIGN_IDS_HINT,
                     param=param,
                 )
             ids = list(sequence)
@@ -266,6 +278,34 @@ class TextTokenizer:
                 )
             )
         return out
+
+    def tokenize(self, texts: Sequence[str], *, add_special_tokens: bool) -> list[list[TokenRow]]:
+        """TEI's /tokenize: (id, text, special, start, stop) per token; a special token's text is
+        its token string and it has no span. No truncation: this shows the whole input."""
+        encodings = self._plain.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        out = []
+        for text, encoding in zip(texts, encodings, strict=True):
+            rows: list[TokenRow] = []
+            for token_id, token, special, (start, stop) in zip(
+                encoding.ids,
+                encoding.tokens,
+                encoding.special_tokens_mask,
+                encoding.offsets,
+                strict=True,
+            ):
+                if special:
+                    rows.append((int(token_id), str(token), True, None, None))
+                else:
+                    rows.append((int(token_id), text[start:stop], False, int(start), int(stop)))
+            out.append(rows)
+        return out
+
+    def decode(self, sequences: Sequence[Sequence[int]], *, skip_special_tokens: bool) -> list[str]:
+        return list(
+            self._plain.decode_batch(
+                [list(ids) for ids in sequences], skip_special_tokens=skip_special_tokens
+            )
+        )
 
     def join_tokens(self, tokens: Sequence[str]) -> str:
         """Token strings back to text with the tokenizer's decoder (transformers'

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from bei_cli.server.ner.aggregation import Strategy
 from bei_cli.server.rerank.protocol import TruncationDirection
+from bei_cli.server.wire import StrictRequest, Text, TextBatch
 
-# "text", ["t1", "t2"], or the documented batch form [["t1"], ["t2", "t3"]] (flattened).
-TokensInput = str | list[str] | list[list[str]]
+# "text", ["t1", "t2"], or the documented batch form [["t1"], ["t2", "t3"]] (flattened; the
+# flattened count is what max_client_batch_size limits).
+TokensInput = Text | TextBatch | list[TextBatch]
 
 
-class PredictTokensRequest(BaseModel):
+class PredictTokensRequest(StrictRequest):
     inputs: TokensInput = Field(
         description="A text, a list of texts, or a list of lists of texts (flattened); the "
         "reply holds one list per text, in order."
@@ -29,7 +32,7 @@ class PredictTokensRequest(BaseModel):
     truncation_direction: TruncationDirection = Field(
         default="Right", description="Which end of an over-long input is cut off."
     )
-    aggregation_strategy: str = Field(
+    aggregation_strategy: Strategy = Field(
         default="none",
         description="none | simple | first | average | max, as transformers' "
         "token-classification pipeline: none = one result per sub-word token.",

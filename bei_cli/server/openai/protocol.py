@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from bei_cli.server.embedding import EmbeddingInput
+from bei_cli.server.wire import Dimensions, EmbeddingInput, StrictRequest
 
 
-class EmbeddingRequest(BaseModel):
+class EmbeddingRequest(StrictRequest):
     input: EmbeddingInput = Field(
         description="A text, a list of texts, a list of token ids, or a list of token-id lists."
     )
@@ -21,9 +21,8 @@ class EmbeddingRequest(BaseModel):
         default="float",
         description="`base64`: standard base64 of the little-endian float32 bytes.",
     )
-    dimensions: int | None = Field(
+    dimensions: Dimensions | None = Field(
         default=None,
-        gt=0,
         description="Matryoshka: keep the first N dimensions, then L2-normalize.",
     )
     user: str | None = Field(default=None, description="Accepted and ignored.")
@@ -48,3 +47,15 @@ class EmbeddingResponse(BaseModel):
     data: list[EmbeddingData]
     model: str
     usage: Usage
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

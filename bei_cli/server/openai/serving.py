@@ -7,6 +7,7 @@ server's `auto_truncate` and cuts on the right, `model` in the reply is the serv
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 from bei_cli.engine.base import FloatArray
@@ -37,6 +38,16 @@ class OpenAIEmbeddings:
         self.auto_truncate = auto_truncate
         self.max_client_batch_size = max_client_batch_size
         self.default_prompt = default_prompt
+        self.created = int(time.time())  # when this server started: OpenAI's `created`
+
+    def models(self) -> dict[str, Any]:
+        card = {
+            "id": self.served_model_name,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "bei",
+        }
+        return {"object": "list", "data": [card]}
 
     async def create(self, request: EmbeddingRequest) -> tuple[dict[str, Any], Embeddings]:
         items = input_items(request.input, param=PARAM, max_items=self.max_client_batch_size)

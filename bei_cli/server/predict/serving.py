@@ -7,17 +7,26 @@ best first. The reply mirrors the request: a batch gives a list of lists, a text
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
 
-from bei_cli.engine.postprocess import activate
+from bei_cli.engine.base import FloatArray
+from bei_cli.engine.postprocess import activate, sigmoid, softmax
 from bei_cli.errors import EmptyInputError, InvalidRequestError
+from bei_cli.server.hf.protocol import TextClassificationRequest
 from bei_cli.server.predict.protocol import PredictInput, PredictRequest
 from bei_cli.server.scoring import ScoreRows, ScoringService, TextPair, Truncation, check_count
 from bei_cli.server.tokenizer import Direction
 
 ROUTE = "/predict"
+HF_ROUTE = "/hf/text-classification"
+HF_ACTIVATIONS: dict[str, Callable[[FloatArray], FloatArray]] = {
+    "sigmoid": sigmoid,
+    "softmax": softmax,
+    "none": lambda logits: np.asarray(logits, dtype=np.float32),
+}
 PARAM = "inputs"
 
 
@@ -72,6 +81,25 @@ class Classifier:
         )
         answers = [self._labelled(row) for row in scores]
         return (answers if is_batch else answers[0]), result
+
+    async def hf_text_classification(
+        self, request: TextClassificationRequest
+    ) -> tuple[list[list[dict[str, Any]]], ScoreRows]:
+        """Hugging Face's text-classification shape: one best-first list per text, nested for a
+        single text too (the client reads the first list)."""
+        self.service.require(HF_ROUTE)
+        texts = [request.inputs] if isinstance(request.inputs, str) else request.inputs
+        check_count(len(texts), param=PARAM, max_items=self.max_client_batch_size)
+        items: list[TextPair] = [(text, None) for text in texts]
+        result = await self.service.score(items, Truncation(truncate=self.auto_truncate), PARAM)
+        logits = np.stack(result.rows)
+        applied = request.parameters.function_to_apply
+        if applied is None:
+            scores = activate(logits, problem_type=self.problem_type, raw=False)
+        else:
+            scores = HF_ACTIVATIONS[applied](logits)
+        top_k = request.parameters.top_k
+        return [self._labelled(row)[:top_k] for row in scores], result
 
     def _labelled(self, row: np.ndarray) -> list[dict[str, Any]]:
         order = sorted(range(len(row)), key=lambda j: -float(row[j]))

@@ -3,16 +3,18 @@ Infinity and vLLM serve. Unknown fields (e.g. the performance client's `model`) 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+
+from bei_cli.server.wire import StrictRequest, Text, TextBatch, marked
 
 TruncationDirection = Literal["Left", "Right", "left", "right"]
 
 
-class RerankRequest(BaseModel):
-    query: str = Field(description="The query every text is scored against.")
-    texts: list[str] = Field(description="The texts to rank; each is scored as (query, text).")
+class RerankRequest(StrictRequest):
+    query: Text = Field(description="The query every text is scored against.")
+    texts: TextBatch = Field(description="The texts to rank; each is scored as (query, text).")
     raw_scores: bool = Field(default=False, description="Return logits instead of sigmoid scores.")
     return_text: bool = Field(default=False, description="Include each text in its result.")
     truncate: bool | None = Field(
@@ -31,15 +33,18 @@ class RerankResult(BaseModel):
     text: str | None = Field(default=None, description="Only present when return_text is true.")
 
 
-class DocumentObject(BaseModel):
-    text: str
+class DocumentObject(StrictRequest):
+    text: Text
 
 
-class CohereRerankRequest(BaseModel):
-    query: str = Field(description="The query every document is scored against.")
-    documents: list[str | DocumentObject] = Field(
-        description="The documents to rank: strings or {text} objects."
-    )
+Documents = Annotated[
+    list[Text | DocumentObject], Field(min_length=1, json_schema_extra=marked("batch"))
+]
+
+
+class CohereRerankRequest(StrictRequest):
+    query: Text = Field(description="The query every document is scored against.")
+    documents: Documents = Field(description="The documents to rank: strings or {text} objects.")
     top_n: int | None = Field(
         default=None, ge=0, description="Return the N best results; null or 0: all of them."
     )
@@ -67,3 +72,33 @@ class CohereRerankResponse(BaseModel):
     model: str
     usage: CohereUsage
     results: list[CohereRerankResult]
+
+
+class CohereV2RerankRequest(StrictRequest):
+    """Cohere's v2 rerank (`cohere.ClientV2.rerank`): documents are strings."""
+
+    model: str | None = Field(
+        default=None, description="Accepted and ignored: the server serves one model."
+    )
+    query: Text = Field(description="The query every document is scored against.")
+    documents: TextBatch = Field(description="The documents to rank.")
+    top_n: int | None = Field(
+        default=None, ge=0, description="Return the N best results; null or 0: all of them."
+    )
+    max_tokens_per_doc: int | None = Field(
+        default=None,
+        ge=1,
+        description="Accepted; each (query, document) pair is cut to the model's maximum "
+        "length (the longer side first) whatever this says.",
+    )
+
+
+class CohereV2RerankResult(BaseModel):
+    index: int
+    relevance_score: float
+
+
+class CohereV2RerankResponse(BaseModel):
+    id: str
+    results: list[CohereV2RerankResult]
+    meta: dict[str, object]

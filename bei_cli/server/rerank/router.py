@@ -13,6 +13,8 @@ from bei_cli.server.errors import ERROR_RESPONSES
 from bei_cli.server.rerank.protocol import (
     CohereRerankRequest,
     CohereRerankResponse,
+    CohereV2RerankRequest,
+    CohereV2RerankResponse,
     RerankRequest,
     RerankResult,
 )
@@ -40,4 +42,12 @@ async def rerank_v1(body: CohereRerankRequest, request: Request) -> Response:
     """Cohere/Jina-style rerank: results with relevance_score, best first, cut to top_n."""
     started = time.perf_counter()
     reply, result = await unless_disconnected(request, serving(request).rerank_v1(body))
+    return OrjsonResponse(reply, headers=timing_headers(result, started))
+
+
+@router.post("/v2/rerank", response_model=CohereV2RerankResponse, responses=ERROR_RESPONSES)
+async def rerank_v2(body: CohereV2RerankRequest, request: Request) -> Response:
+    """Cohere v2 rerank (`cohere.ClientV2.rerank`): {id, results, meta}, best first."""
+    started = time.perf_counter()
+    reply, result = await unless_disconnected(request, serving(request).rerank_v2(body))
     return OrjsonResponse(reply, headers=timing_headers(result, started))

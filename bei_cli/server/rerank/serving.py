@@ -13,12 +13,18 @@ import numpy as np
 
 from bei_cli.engine.postprocess import activate
 from bei_cli.errors import EmptyInputError
-from bei_cli.server.rerank.protocol import CohereRerankRequest, DocumentObject, RerankRequest
+from bei_cli.server.rerank.protocol import (
+    CohereRerankRequest,
+    CohereV2RerankRequest,
+    DocumentObject,
+    RerankRequest,
+)
 from bei_cli.server.scoring import ScoreRows, ScoringService, Truncation, check_count
 from bei_cli.server.tokenizer import Direction
 
 TEI_ROUTE = "/rerank"
 COHERE_ROUTE = "/v1/rerank"
+COHERE_V2_ROUTE = "/v2/rerank"
 
 
 class Reranker:
@@ -93,5 +99,27 @@ class Reranker:
             "model": self.served_model_name,
             "usage": {"total_tokens": sum(result.token_counts)},
             "results": results,
+        }
+        return body, result
+
+    async def rerank_v2(self, request: CohereV2RerankRequest) -> tuple[dict[str, Any], ScoreRows]:
+        """Cohere v2: {id, results: [{index, relevance_score}], meta} cut to top_n."""
+        self.service.require(COHERE_V2_ROUTE)
+        ranked, result = await self.ranked(
+            request.query,
+            request.documents,
+            Truncation(truncate=self.auto_truncate),
+            raw=False,
+            param="documents",
+        )
+        if request.top_n:
+            ranked = ranked[: request.top_n]
+        body = {
+            "id": f"rerank-{uuid.uuid4().hex}",
+            "results": [{"index": i, "relevance_score": score} for i, score in ranked],
+            "meta": {
+                "api_version": {"version": "2"},
+                "billed_units": {"input_tokens": sum(result.token_counts)},
+            },
         }
         return body, result

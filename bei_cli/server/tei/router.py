@@ -11,7 +11,7 @@ from bei_cli.server.admission import unless_disconnected
 from bei_cli.server.embedding import timing_headers
 from bei_cli.server.errors import ERROR_RESPONSES
 from bei_cli.server.responses import OrjsonResponse
-from bei_cli.server.tei.protocol import EmbedRequest
+from bei_cli.server.tei.protocol import EmbedRequest, SimilarityRequest
 from bei_cli.server.tei.serving import TeiEmbed
 
 router = APIRouter(tags=["TEI"])
@@ -28,3 +28,11 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
     started = time.perf_counter()
     result = await unless_disconnected(request, serving(request).embed(body))
     return OrjsonResponse(result.vectors, headers=timing_headers(result, started))
+
+
+@router.post("/similarity", response_model=list[float], responses=ERROR_RESPONSES)
+async def similarity(body: SimilarityRequest, request: Request) -> Response:
+    """Cosine similarity of `source_sentence` with each of `sentences`, in order."""
+    started = time.perf_counter()
+    scores, result = await unless_disconnected(request, serving(request).similarity(body))
+    return OrjsonResponse(scores, headers=timing_headers(result, started))

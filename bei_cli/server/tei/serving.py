@@ -5,12 +5,33 @@ from __future__ import annotations
 from typing import cast
 
 from bei_cli.errors import InvalidRequestError
-from bei_cli.server.embedding import Embeddings, EmbeddingService, EmbedOptions, input_items
-from bei_cli.server.tei.protocol import EmbedRequest
+from bei_cli.server.embedding import (
+    Embeddings,
+    EmbeddingService,
+    EmbedOptions,
+    Item,
+    input_items,
+)
+from bei_cli.server.scoring import check_count
+from bei_cli.server.tei.protocol import EmbedRequest, SimilarityParameters, SimilarityRequest
 from bei_cli.server.tokenizer import Direction
 
 ROUTE = "/embed"
+SIMILARITY_ROUTE = "/similarity"
 PARAM = "inputs"
+
+
+def prompt_of(prompts: dict[str, str], name: str | None, default_name: str | None) -> str | None:
+    """The prompt text `name` (or the model's default) stands for; unknown names are a 422."""
+    name = name if name is not None else default_name
+    if name is None:
+        return None
+    if name not in prompts:
+        available = ", ".join(sorted(prompts)) or "none (the model defines no prompts)"
+        raise InvalidRequestError(
+            f"Unknown prompt_name {name!r}. Available: {available}.", param="prompt_name"
+        )
+    return prompts[name]
 
 
 class TeiEmbed:
@@ -30,15 +51,7 @@ class TeiEmbed:
         self.default_prompt_name = default_prompt_name
 
     def prompt(self, name: str | None) -> str | None:
-        name = name if name is not None else self.default_prompt_name
-        if name is None:
-            return None
-        if name not in self.prompts:
-            available = ", ".join(sorted(self.prompts)) or "none (the model defines no prompts)"
-            raise InvalidRequestError(
-                f"Unknown prompt_name {name!r}. Available: {available}.", param="prompt_name"
-            )
-        return self.prompts[name]
+        return prompt_of(self.prompts, name, self.default_prompt_name)
 
     async def embed(self, request: EmbedRequest) -> Embeddings:
         items = input_items(request.inputs, param=PARAM, max_items=self.max_client_batch_size)
@@ -50,3 +63,19 @@ class TeiEmbed:
             normalize=request.normalize,
         )
         return await self.service.embed(items, options, PARAM, ROUTE)
+
+    async def similarity(self, request: SimilarityRequest) -> tuple[list[float], Embeddings]:
+        """TEI /similarity: cosine of the source sentence with each sentence, in order."""
+        sentences = request.inputs.sentences
+        check_count(len(sentences), param=PARAM, max_items=self.max_client_batch_size)
+        params = request.parameters or SimilarityParameters()
+        options = EmbedOptions(
+            truncate=self.auto_truncate if params.truncate is None else params.truncate,
+            direction=cast(Direction, params.truncation_direction.lower()),
+            prompt=self.prompt(params.prompt_name),
+            normalize=True,
+        )
+        items: list[Item] = [request.inputs.source_sentence, *sentences]
+        result = await self.service.embed(items, options, PARAM, SIMILARITY_ROUTE)
+        source, others = result.vectors[0], result.vectors[1:]
+        return [float(score) for score in others @ source], result

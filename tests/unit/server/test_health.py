@@ -35,7 +35,7 @@ def test_health_follows_the_lifespan(make_app: AppFactory) -> None:
     assert reply.json()["error"]["type"] == "service_unavailable"
     with client:
         reply = client.get("/health")
-        assert reply.status_code == 200 and reply.content == b""
+        assert reply.status_code == 200 and reply.json() == {"status": "ok"}
     assert client.get("/health").status_code == 503  # after shutdown
 
 

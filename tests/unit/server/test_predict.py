@@ -115,7 +115,7 @@ def test_one_label_classifier_is_served_with_sigmoid(
     [
         ([["a", "b", "c"]], 422),  # three strings where a single or a pair is expected
         (["a", "b", "c"], 422),
-        ([[]], 422),
+        ([[]], 400),  # an empty item
         ([], 400),
         ("", 400),
         ([["a"], [""]], 400),

@@ -1,0 +1,1 @@
+"""TEI tokenizer routes: POST /tokenize and /decode (every model serves them)."""

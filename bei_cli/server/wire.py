@@ -1,0 +1,79 @@
+"""What every request model is built from: strict JSON types (no bool -> int, no 1.0 -> 1, no
+"true" -> bool coercion), non-empty texts and lists, and markers for the limits that depend on the
+loaded model (vocabulary, embedding size, batch size, prompt names).
+
+The markers (`x-bei-limit`) are replaced in each app's OpenAPI document by `apply_limits`, so the
+schema states exactly the limits the server enforces; the server enforces them where it always
+did (tokenizer, EmbeddingService, check_count), with the same bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LIMIT_KEY = "x-bei-limit"
+
+
+def marked(limit: str) -> dict[str, Any]:
+    return {LIMIT_KEY: limit}
+
+
+class StrictRequest(BaseModel):
+    """A request body: JSON types are taken as they are; unknown fields are ignored (as OpenAI,
+    TEI and Cohere do)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+# A text the model reads: empty ones are refused (400), as TEI does.
+Text = Annotated[str, Field(min_length=1)]
+TokenId = Annotated[int, Field(ge=0, json_schema_extra=marked("token-id"))]
+# One pre-tokenized input: used as given, cut to the maximum length when truncating.
+TokenIds = Annotated[list[TokenId], Field(min_length=1)]
+TextBatch = Annotated[list[Text], Field(min_length=1, json_schema_extra=marked("batch"))]
+# The wire form of `input` / `inputs`: one text, one token-id list, or a list of either.
+EmbeddingInput = (
+    Text
+    | TokenIds
+    | Annotated[list[Text | TokenIds], Field(min_length=1, json_schema_extra=marked("batch"))]
+)
+Dimensions = Annotated[int, Field(ge=1, json_schema_extra=marked("dimensions"))]
+PromptName = Annotated[str, Field(json_schema_extra=marked("prompt-name"))]
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """The bounds of one served model, as the server enforces them."""
+
+    vocab_size: int
+    embedding_dim: int
+    max_client_batch_size: int
+    prompt_names: tuple[str, ...]
+
+    def replacement(self, limit: str) -> dict[str, Any]:
+        table: dict[str, dict[str, Any]] = {
+            "token-id": {"maximum": self.vocab_size - 1},
+            "dimensions": {"maximum": self.embedding_dim},
+            "batch": {"maxItems": self.max_client_batch_size},
+            "prompt-name": {"enum": list(self.prompt_names)} if self.prompt_names else {},
+        }
+        return table[limit]
+
+
+def apply_limits(node: Any, limits: ModelLimits) -> Any:
+    """A copy of an OpenAPI (sub)document with every limit marker replaced by its bound. A prompt
+    name of a model without prompts becomes unsatisfiable (`not: {}`): only null is accepted."""
+    if isinstance(node, list):
+        return [apply_limits(item, limits) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: apply_limits(value, limits) for key, value in node.items() if key != LIMIT_KEY}
+    if LIMIT_KEY in node:
+        bound = limits.replacement(node[LIMIT_KEY])
+        if node[LIMIT_KEY] == "prompt-name" and not bound:
+            return {"not": {}}
+        out.update(bound)
+    return out
