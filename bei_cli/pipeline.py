@@ -244,11 +244,21 @@ def package(
     )
 
 
-def build(loaded: LoadedConfig, out_dir: Path, fetch_options: FetchOptions) -> BuildResult:
-    """The whole build: fetch, inspect, plan, write and smoke-test the engine artifact."""
+def build(
+    loaded: LoadedConfig,
+    out_dir: Path,
+    fetch_options: FetchOptions,
+    *,
+    before_build: Callable[[ArtifactSpec], None] | None = None,
+) -> BuildResult:
+    """The whole build: fetch, inspect, plan, write and smoke-test the engine artifact.
+    `before_build` sees the plan before any engine work (the CLI refuses a base image that
+    cannot run the planned engines there)."""
     model_dir = fetch(loaded, fetch_options)
     profile = inspect(loaded, model_dir)
     spec = plan_artifact(loaded.config, profile, cpu_bf16=host_has_native_bf16())
+    if before_build is not None:
+        before_build(spec)
     manifest = build_artifact(model_dir, profile, out_dir, spec=spec)
     write_resolved_config(loaded, out_dir)
     return BuildResult(artifact_dir=out_dir, manifest=manifest, profile=profile)

@@ -23,18 +23,21 @@ from bei_cli.cli.options import (
     fetch_options,
 )
 from bei_cli.config.load import LoadedConfig, load_config
+from bei_cli.image.base_cache import cache_root
+from bei_cli.image.build import BaseChoice
 from bei_cli.quantize.cpu import host_has_native_bf16
 
 HELP = (
     "Build an engine artifact from a Truss-compatible config.yaml: validate -> fetch checkpoint "
     "-> inspect -> plan -> build, smoke-test and accuracy-gate the engine (with `bei: {engine: "
     "auto}` on a CPU: the fastest accurate candidate, measured) -> package it as an OCI image "
-    "on a base image (--base or BEI_BASE_IMAGE; see `bei image base`)."
+    "on the base for its engine and device: from the base cache `bei image base` fills, or "
+    "--base / BEI_BASE_IMAGE. A missing or unfit base is refused before any build work."
 )
 EXAMPLE = (
     "Examples:  bei build examples/all-minilm-l6-v2/config.yaml -o build/minilm   |   "
     "bei build config.yaml --dry-run   |   "
-    "bei build config.yaml --base oci:.ci/base:cpu-slim --format oci --format docker-archive"
+    "bei build config.yaml --base oci:build/base:cpu --format oci --format docker-archive"
 )
 ImageFormats = Annotated[
     list[str] | None,
@@ -63,7 +66,8 @@ def command(
             "--base",
             envvar="BEI_BASE_IMAGE",
             help="Base runtime image for the OCI image: oci:DIR[:TAG], oci-archive:FILE, "
-            "docker-archive:FILE or REGISTRY/REPO:TAG. Without one, no image is written.",
+            "docker-archive:FILE or REGISTRY/REPO:TAG. Default: the base cache's variant for "
+            "the artifact's engine and device (`bei image base --variant cpu|cpu-slim|cuda`).",
         ),
     ] = None,
     formats: ImageFormats = None,
@@ -81,13 +85,14 @@ def command(
     if dry_run:
         print_plan(console, loaded, options, config, out_dir)
         return
-    result = pipeline.build(loaded, out_dir, options)
+    choice = BaseChoice(base, cache_root(os.environ))
+    result = pipeline.build(loaded, out_dir, options, before_build=None if no_image else choice)
     print_built(console, result)
-    if base is not None and not no_image:
+    if choice.reference is not None:
         image = pipeline.package(
             loaded,
             result.artifact_dir,
-            base,
+            choice.reference,
             formats=formats or ["oci"],
             report=lambda line: console.print(line, markup=False, soft_wrap=True),
             source_date_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
@@ -95,12 +100,6 @@ def command(
         console.print(
             f"[green]image[/] oci:{image.layout_dir}:{image.ref_name}@{image.manifest_digest}",
             markup=True,
-        )
-    elif not no_image:
-        console.print(
-            "note: no base image given (--base / BEI_BASE_IMAGE), so no OCI image was written; "
-            f"serve the artifact with `bei serve {result.artifact_dir}`.",
-            markup=False,
         )
     typer.echo(str(result.artifact_dir))
 

@@ -9,20 +9,28 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bei_cli.image.base_build import DEFAULT_MIRROR, build_base, variant
-from bei_cli.image.build import DEFAULT_TAG, FORMATS, build_image
+from bei_cli.image.base_build import (
+    DEFAULT_MIRROR,
+    TEMPLATES,
+    build_base,
+    requirement_files,
+    variant,
+)
+from bei_cli.image.base_cache import cache_root, layout_dir, list_cached, store
+from bei_cli.image.build import DEFAULT_TAG, FORMATS, base_for_artifact, build_image
+from bei_cli.image.variants import DEVICES_LABEL, ENGINES_LABEL, VARIANTS, BaseVariant
 
 HELP = (
-    "OCI images without a Docker daemon: `base` builds bei's CPU base runtime image from Debian "
-    "packages (root needed); `build` packages an engine artifact onto a base as an OCI layout "
-    "(image/), optionally a docker-archive (image.tar), plus a Dockerfile context."
+    "OCI images without a Docker daemon: `base` builds one of bei's base runtime images (cpu-slim, "
+    "cpu, cuda) from Debian packages and pip (root needed) into the per-user base cache that "
+    "`bei build` takes its base from; `ls` lists that cache; `build` packages an engine artifact "
+    "onto a base as an OCI layout (image/), optionally a docker-archive (image.tar), plus a "
+    "Dockerfile context."
 )
 EXAMPLE = (
-    "Examples:  sudo bei image base --variant cpu-slim -o .ci/base   |   "
-    "bei image build build/minilm --config config.yaml --base oci:.ci/base:cpu-slim "
-    "--format docker-archive"
+    "Examples:  sudo bei image base --variant cpu   |   bei image ls   |   "
+    "bei image build build/minilm --config config.yaml --format docker-archive"
 )
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 command = typer.Typer(
     name="image", help=HELP, epilog=EXAMPLE, no_args_is_help=True, add_completion=False
@@ -31,42 +39,96 @@ command = typer.Typer(
 
 @command.command(
     "base",
-    help="Build a CPU base runtime image (debootstrap + venv) as an OCI "
-    "layout; needs root. The CUDA base is built from templates/cuda.Dockerfile.",
-    epilog="Example:  sudo bei image base --variant cpu-slim -o .ci/base",
+    help="Build a base runtime image (debootstrap + venv, one layer) as an OCI layout; needs "
+    "root. Stored in the per-user base cache ($BEI_BASE_CACHE, else $XDG_CACHE_HOME/bei/bases, "
+    "else ~/.cache/bei/bases) unless -o is given. Variants: "
+    + "; ".join(f"{v.name}: {v.summary}" for v in VARIANTS.values())
+    + ".",
+    epilog="Examples:  sudo bei image base --variant cpu   |   "
+    "sudo bei image base --variant cuda   |   bei image base --variant cpu --dry-run",
 )
 def base(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Layout directory to write.")],
     variant_name: Annotated[
-        str, typer.Option("--variant", help="cpu-slim (onnx, no torch) or cpu (+ torch).")
+        str, typer.Option("--variant", help=f"One of {', '.join(VARIANTS)}.")
     ] = "cpu-slim",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Layout directory to write instead of the base cache."),
+    ] = None,
     work_dir: Annotated[
         Path | None,
         typer.Option(help="Scratch directory for the root filesystem (default: OUTPUT.work)."),
     ] = None,
     mirror: Annotated[str, typer.Option(help="Debian mirror.")] = DEFAULT_MIRROR,
     templates: Annotated[
-        Path, typer.Option(help="Folder with requirements-<variant>.txt.")
+        Path,
+        typer.Option(help="Folder with requirements-<variant>.txt (default: bei's own)."),
     ] = TEMPLATES,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print what would be installed and where; build nothing."),
+    ] = False,
 ) -> None:
     console = Console(stderr=True, highlight=False)
     chosen = variant(variant_name)
+    root = cache_root(os.environ)
+    target = output or layout_dir(root, chosen.name)
+    if dry_run:
+        print_base_plan(chosen, target, templates)
+        return
+    built = output or target.with_name(target.name + ".partial")
     result = build_base(
         chosen,
-        output,
-        work_dir=work_dir or output.with_name(output.name + ".work"),
+        built,
+        work_dir=work_dir or target.with_name(target.name + ".work"),
         templates=templates,
         host_env=dict(os.environ),  # the CLI edge: pip's CA and find-links, SOURCE_DATE_EPOCH
         mirror=mirror,
         progress=lambda line: console.print(line, markup=False, soft_wrap=True),
     )
+    if output is None:
+        store(built, root, chosen.name)
     console.print(
-        f"base {result.ref_name}: {result.layout_dir} {result.manifest_digest} "
-        f"({result.size >> 20} MiB)",
+        f"base {result.ref_name}: {target} {result.manifest_digest} ({result.size >> 20} MiB)",
         markup=False,
         soft_wrap=True,
     )
-    typer.echo(f"oci:{result.layout_dir}:{result.ref_name}")
+    typer.echo(f"oci:{target}:{result.ref_name}")
+
+
+def print_base_plan(chosen: BaseVariant, target: Path, templates: Path) -> None:
+    """--dry-run: the variant's labels, its requirements (includes resolved) and its place."""
+    typer.echo(f"variant: {chosen.name} ({chosen.summary})")
+    typer.echo(f"engines: {','.join(chosen.engines)}  devices: {','.join(chosen.devices)}")
+    typer.echo(f"writes: oci:{target}:{chosen.name}")
+    for path in requirement_files(chosen, templates):
+        typer.echo(f"requirements: {path}")
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.lstrip().startswith(("#", "-r")):
+                typer.echo(f"  {line.strip()}")
+    if chosen.uses_find_links:
+        typer.echo("torch: the CPU wheel from PIP_FIND_LINKS (checked after install)")
+
+
+@command.command(
+    "ls",
+    help="List the bases in the per-user base cache: variant, reference, digest, size, engines "
+    "and devices.",
+    epilog="Example:  bei image ls",
+)
+def list_bases() -> None:
+    root = cache_root(os.environ)
+    found = list_cached(root)
+    if not found:
+        typer.echo(f"no bases in {root}; build one with `sudo bei image base --variant cpu`")
+        return
+    for entry in found:
+        engines = entry.labels.get(ENGINES_LABEL, "-")
+        devices = entry.labels.get(DEVICES_LABEL, "-")
+        typer.echo(
+            f"{entry.variant}\t{entry.reference}\t{entry.digest}\t{entry.size >> 20} MiB\t"
+            f"engines={engines}\tdevices={devices}"
+        )
 
 
 @command.command(
@@ -74,8 +136,8 @@ def base(
     help="Package a built engine artifact onto a base image: "
     "<ARTIFACT>/image (OCI layout), image.tar with --format docker-archive, and a "
     "Dockerfile context.",
-    epilog="Example:  bei image build build/minilm --config config.yaml "
-    "--base oci:.ci/base:cpu-slim --format docker-archive",
+    epilog="Examples:  bei image build build/minilm --config config.yaml --format docker-archive"
+    "   |   bei image build build/minilm -c config.yaml --base oci:build/base:cpu",
 )
 def build(
     artifact: Annotated[Path, typer.Argument(help="The artifact directory `bei build` wrote.")],
@@ -88,14 +150,15 @@ def build(
         ),
     ],
     base_ref: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--base",
             envvar="BEI_BASE_IMAGE",
-            help="Base image: oci:DIR[:TAG], "
-            "oci-archive:FILE, docker-archive:FILE or REGISTRY/REPO:TAG.",
+            help="Base image: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE or "
+            "REGISTRY/REPO:TAG. Default: the base cache's variant for the artifact's engine "
+            "and device.",
         ),
-    ],
+    ] = None,
     formats: Annotated[
         list[str] | None,
         typer.Option("--format", help=f"Also write: {', '.join(FORMATS)} (repeatable)."),
@@ -106,7 +169,7 @@ def build(
     result = build_image(
         artifact,
         config,
-        base_ref,
+        base_for_artifact(artifact, base_ref, cache_root=cache_root(os.environ)),
         formats=formats or ["oci"],
         report=lambda line: console.print(line, markup=False, soft_wrap=True),
         tag=tag,

@@ -4,6 +4,8 @@ A reference is `KIND:REST` where KIND is a row of `BASE_LOADERS` (`oci:PATH[:TAG
 `oci-archive:PATH`, `docker-archive:PATH`); anything else is a registry reference (REG/REPO:TAG),
 pulled by bei's registry client into a scratch layout first. Each loader returns the base's
 config JSON and its layer blobs with their diff_ids; `write_image` copies those blobs unchanged.
+`base_labels` reads just the labels (for a registry base: the manifest and config, no layers), so
+`bei build` can refuse a base that cannot run the artifact before any build work.
 """
 
 from __future__ import annotations
@@ -17,18 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from bei_cli.errors import BuildError
+from bei_cli.image.variants import ENGINES_LABEL, check_fits
 from bei_cli.image.oci import Blob, ImageLayers, read_layout
 
-ENGINES_LABEL = "io.bei.base.engines"
 TAR_TYPE = "application/vnd.oci.image.layer.v1.tar"
 TAR_GZIP_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 GZIP_MAGIC = b"\x1f\x8b"
-# Which of our bases runs each engine, for the hint when the chosen base does not.
-BASE_FOR_ENGINE: dict[str, str] = {
-    "fake": "the cpu-slim base (`bei image base --variant cpu-slim`)",
-    "onnx": "the cpu-slim base (`bei image base --variant cpu-slim`)",
-    "torch": "the cpu base (`bei image base --variant cpu`) or templates/cuda.Dockerfile",
-}
 
 
 @dataclass(frozen=True)
@@ -95,15 +91,42 @@ def load_registry(reference: str, scratch: Path) -> BaseImage:
     """Pull REG/REPO[:TAG|@DIGEST] (credentials as for `bei push`) and read it as a layout.
     HTTPS always, except for hosts listed in BEI_INSECURE_REGISTRIES (comma-separated), as
     docker's `insecure-registries` setting does for a daemon."""
-    import os
+    from bei_cli.registry import pull_image
 
-    from bei_cli.registry import parse_reference, pull_image
-
-    insecure_hosts = {h.strip() for h in os.environ.get(INSECURE_ENV, "").split(",") if h.strip()}
-    insecure = parse_reference(reference).registry in insecure_hosts
-    pull_image(reference, scratch / "pulled", insecure=insecure)
+    pull_image(reference, scratch / "pulled", insecure=_insecure(reference))
     stored = read_layout(scratch / "pulled")
     return BaseImage(reference, stored.config, stored.layers)
+
+
+def _insecure(reference: str) -> bool:
+    import os
+
+    from bei_cli.registry import parse_reference
+
+    insecure_hosts = {h.strip() for h in os.environ.get(INSECURE_ENV, "").split(",") if h.strip()}
+    return parse_reference(reference).registry in insecure_hosts
+
+
+def registry_config(reference: str) -> dict[str, Any]:
+    """The image config of a registry image: its manifest and config blob, no layers."""
+    import os
+    import tempfile
+
+    from bei_cli.registry import open_client, parse_reference
+    from bei_cli.registry.pull import DEFAULT_PLATFORM, fetch_manifest
+
+    ref = parse_reference(reference)
+    with (
+        open_client(
+            ref.registry, ref.repository, "pull", environ=os.environ, insecure=_insecure(reference)
+        ) as client,
+        tempfile.TemporaryDirectory(prefix="bei-base-config-") as scratch,
+    ):
+        body, _, _ = fetch_manifest(client, ref, DEFAULT_PLATFORM)
+        digest = str(json.loads(body)["config"]["digest"])
+        path = Path(scratch) / "config.json"
+        client.download_blob(ref.repository, digest, path, lambda _done: None)
+        return dict(json.loads(path.read_bytes()))
 
 
 INSECURE_ENV = "BEI_INSECURE_REGISTRIES"
@@ -129,17 +152,20 @@ def load_base(reference: str, scratch: Path) -> BaseImage:
     return BASE_LOADERS[kind](rest, scratch)
 
 
-def check_base_runs(base: BaseImage, engine: str) -> None:
-    """Refuse a base that declares its engines and lacks the artifact's."""
-    engines = base.engines
-    if engines is None or engine in engines:
-        return
-    raise BuildError(
-        f"the base image {base.reference} runs the engines {', '.join(sorted(engines))}, "
-        f"not {engine}, which this artifact needs.",
-        param="--base",
-        hint=f"Use {BASE_FOR_ENGINE.get(engine, 'a base that lists it in ' + ENGINES_LABEL)}.",
-    )
+def base_labels(reference: str, scratch: Path) -> dict[str, str]:
+    """The labels of a base, reading as little as its kind allows (a layout: two small blobs;
+    a registry: manifest and config; an archive is unpacked into `scratch`)."""
+    if reference_kind(reference)[0] == "registry":
+        config = registry_config(reference)
+    else:
+        config = load_base(reference, scratch).config
+    return dict(config.get("config", {}).get("Labels") or {})
+
+
+def check_base_runs(base: BaseImage, engine: str, device_kind: str) -> None:
+    """Refuse a base whose labels lack the artifact's engine or device (one without labels is
+    a foreign base: nothing to check against)."""
+    check_fits(base.reference, base.labels, [engine], device_kind)
 
 
 def _extract(archive: Path, dest: Path) -> Path:

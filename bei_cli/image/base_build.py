@@ -1,11 +1,13 @@
-"""`bei image base`: build a CPU base runtime image from Debian packages, without a daemon.
+"""`bei image base`: build a base runtime image from Debian packages, without a daemon.
 
 debootstrap (minbase, bookworm) with python3, python3-venv and ca-certificates; a venv at
-/opt/bei/venv holding the variant's requirements (templates/requirements-<variant>.txt), pip run
-inside the chroot with the host's pip CA and find-links so a proxied index works there too; the
-user `bei` (uid 10001); caches, docs and byte code stripped; the root filesystem packed as one
-layer with `layer.write_layer` into an OCI layout. Subprocess steps log to <work>/<step>.log.
-The CUDA base is built from templates/cuda.Dockerfile by docker or podman instead.
+/opt/bei/venv holding the variant's requirements (bei_cli/templates/requirements-<variant>.txt,
+shipped as package data, with the files they include), pip run inside the chroot with the host's
+pip CA and (for the cpu variant's torch CPU wheel) find-links; a check that torch is the build the
+variant promises; the user `bei` (uid 10001); caches, docs and byte code stripped; the root
+filesystem packed as one layer with `layer.write_layer` into an OCI layout. The cuda variant is
+the same recipe with PyPI's torch wheel, which carries CUDA's runtime libraries as nvidia-*
+wheels. Subprocess steps log to <work>/<step>.log; the root filesystem is removed once packed.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bei_cli.errors import BuildError, UnsupportedHardwareError
+from bei_cli.errors import BuildError
 from bei_cli.image.layer import tree_entries, write_layer
-from bei_cli.image.oci import OciLayout
 from bei_cli.image.spec import BEI_UID, VENV, base_config, created_at
+from bei_cli.image.variants import VARIANTS, BaseVariant
+from bei_cli.image.oci import OciLayout
 
 Progress = Callable[[str], None]
 DEBIAN_SUITE = "bookworm"
@@ -54,20 +57,20 @@ STRIP = (
     "root/.cache",
 )
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}
-
-
-@dataclass(frozen=True)
-class BaseVariant:
-    name: str
-    requirements: str  # file name in templates/
-    engines: tuple[str, ...]  # the io.bei.base.engines label
-    uses_find_links: bool  # torch comes from a local wheel directory (PIP_FIND_LINKS)
-
-
-VARIANTS: dict[str, BaseVariant] = {
-    "cpu-slim": BaseVariant("cpu-slim", "requirements-cpu-slim.txt", ("onnx", "fake"), False),
-    "cpu": BaseVariant("cpu", "requirements-cpu.txt", ("torch", "onnx", "fake"), True),
-}
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"  # package data of bei_cli
+# Run in the chroot after pip: the venv imports what `bei serve` needs, and torch (when the
+# variant has it) is the build the variant promises: a cpu base must not carry a CUDA wheel that
+# a missing PIP_FIND_LINKS let pip fetch, nor a cuda base a CPU wheel.
+IMPORT_CHECK = (
+    "import fastapi, uvicorn, tokenizers, safetensors, onnxruntime, numpy, sys\n"
+    "want = sys.argv[1]\n"
+    "if want != '-':\n"
+    "    import torch, transformers\n"
+    "    have = 'cuda' if torch.version.cuda else 'cpu'\n"
+    "    print('torch', torch.__version__, 'cuda', torch.version.cuda)\n"
+    "    if have != want:\n"
+    "        sys.exit(f'torch {torch.__version__} is a {have} build; this base needs {want}')\n"
+)
 
 
 @dataclass(frozen=True)
@@ -79,20 +82,33 @@ class BaseResult:
 
 
 def variant(name: str) -> BaseVariant:
-    if name == "cuda":
-        raise UnsupportedHardwareError(
-            "the CUDA base cannot be built from Debian packages here.",
-            param="--variant",
-            hint="Build it with a daemon: `podman build -f templates/cuda.Dockerfile "
-            "-t bei-base:cuda templates/` (or docker build), then pass --base.",
-        )
     if name not in VARIANTS:
         raise BuildError(
             f"unknown base variant {name!r}.",
             param="--variant",
-            hint=f"Choose one of {', '.join(VARIANTS)} (or cuda via its Dockerfile).",
+            hint=f"Choose one of {', '.join(VARIANTS)}.",
         )
     return VARIANTS[name]
+
+
+def requirement_files(chosen: BaseVariant, templates: Path) -> list[Path]:
+    """The variant's requirements file and every file it includes with `-r`, in that order."""
+    found: list[Path] = []
+    pending = [templates / chosen.requirements]
+    while pending:
+        path = pending.pop()
+        if not path.is_file():
+            raise BuildError(
+                f"{path} is missing.",
+                hint="Pass --templates DIR holding requirements-<variant>.txt and the files "
+                "they include (bei ships them in bei_cli/templates/).",
+            )
+        found.append(path)
+        for line in path.read_text().splitlines():
+            option, _, name = line.strip().partition(" ")
+            if option in ("-r", "--requirement") and name.strip():
+                pending.append(path.parent / name.strip())
+    return found
 
 
 def build_base(
@@ -105,15 +121,10 @@ def build_base(
     mirror: str = DEFAULT_MIRROR,
     progress: Progress = print,
 ) -> BaseResult:
-    """Bootstrap, install, strip and pack; `work_dir` holds the rootfs and step logs."""
+    """Bootstrap, install, check, strip and pack; `work_dir` holds the rootfs (removed once
+    packed) and the step logs."""
+    requirements = requirement_files(chosen, templates)
     _require_root_and_tools()
-    requirements = templates / chosen.requirements
-    if not requirements.is_file():
-        raise BuildError(
-            f"{requirements} is missing.",
-            hint="Pass --templates DIR of a bei "
-            "source checkout (it holds templates/requirements-*.txt).",
-        )
     rootfs = work_dir / "rootfs"
     _unmount_under(rootfs)  # a debootstrap killed midway leaves /proc mounted there
     if rootfs.exists():
@@ -121,16 +132,18 @@ def build_base(
     work_dir.mkdir(parents=True, exist_ok=True)
     step = _Steps(work_dir, progress)
     try:
-        return _bootstrap_and_pack(chosen, rootfs, out_dir, requirements, mirror, host_env, step)
+        result = _bootstrap_and_pack(chosen, rootfs, out_dir, requirements, mirror, host_env, step)
     finally:
         _unmount_under(rootfs)
+    shutil.rmtree(rootfs)  # GBs for torch; the layer holds it now
+    return result
 
 
 def _bootstrap_and_pack(
     chosen: BaseVariant,
     rootfs: Path,
     out_dir: Path,
-    requirements: Path,
+    requirements: list[Path],
     mirror: str,
     host_env: Mapping[str, str],
     step: _Steps,
@@ -158,10 +171,12 @@ def _bootstrap_and_pack(
             "--no-cache-dir",
             "--no-compile",
             "-r",
-            f"/{STAGING}/requirements.txt",
+            f"/{STAGING}/{requirements[0].name}",
         ],
         env=env,
     )
+    check = [*chroot, f"{VENV}/bin/python", "-c", IMPORT_CHECK, chosen.torch_build or "-"]
+    step.run("check", check, env=env)
     step.run(
         "user",
         [
@@ -208,13 +223,15 @@ def _require_root_and_tools() -> None:
 
 
 def _stage_pip_inputs(
-    rootfs: Path, requirements: Path, chosen: BaseVariant, host_env: Mapping[str, str]
+    rootfs: Path, requirements: list[Path], chosen: BaseVariant, host_env: Mapping[str, str]
 ) -> dict[str, str]:
-    """Copy the requirements, the host's pip CA bundle, DNS config and (for torch) the local
-    wheel directories into the rootfs; return pip's environment inside the chroot."""
+    """Copy the requirements files (side by side, so `-r` includes resolve), the host's pip CA
+    bundle, DNS config and (for the cpu variant's torch) the local wheel directories into the
+    rootfs; return pip's environment inside the chroot."""
     staging = rootfs / STAGING
     staging.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(requirements, staging / "requirements.txt")
+    for path in requirements:
+        shutil.copyfile(path, staging / path.name)
     shutil.copyfile("/etc/resolv.conf", rootfs / "etc" / "resolv.conf")
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -262,6 +279,8 @@ def _pack(
     config = base_config(
         variant=chosen.name,
         engines=chosen.engines,
+        devices=chosen.devices,
+        env=chosen.env,
         architecture=arch,
         created=created,
         diff_ids=(written.diff_id,),

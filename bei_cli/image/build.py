@@ -1,25 +1,32 @@
 """The image step of `bei build`: artifact + config + base reference -> image/, image.tar,
 Dockerfile context. The pipeline calls `package_artifact` with its validated config; `bei image
-build` calls `build_image` with a config file."""
+build` calls `build_image` with a config file. `choose_base` runs before any build work: the
+base named by --base, else the per-user base cache's variant for the planned engines and device,
+refused there and then if it cannot run them."""
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bei_cli.config.load import load_config
 from bei_cli.config.schema import BeiConfig
+from bei_cli.engine.artifact import read_manifest
+from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.errors import BuildError
-from bei_cli.image.base import load_base
+from bei_cli.image.base import base_labels, load_base
+from bei_cli.image.base_cache import find_base
 from bei_cli.image.bundle import resolved_config_yaml
 from bei_cli.image.context import write_context
 from bei_cli.image.docker_archive import ARCHIVE_NAME, repo_tag, write_docker_archive
-from bei_cli.image.oci import read_layout
 from bei_cli.image.spec import created_at
+from bei_cli.image.variants import check_fits
 from bei_cli.image.writer import ImageResult, write_image
+from bei_cli.image.oci import read_layout
 
 Report = Callable[[str], None]
 FORMATS = ("oci", "docker-archive")
@@ -28,6 +35,42 @@ DEFAULT_TAG = "latest"
 
 def _quiet(message: str) -> None:
     del message
+
+
+def choose_base(
+    explicit: str | None, engines: Collection[str], device_kind: str, *, cache_root: Path
+) -> str:
+    """The base reference for an artifact whose engine is one of `engines` (the plan's
+    candidates) built for `device_kind`: `explicit` (--base / BEI_BASE_IMAGE) if given, else
+    the cached variant (`variants.variant_for`). Refused (BuildError) when it is missing or its
+    labels lack an engine or the device."""
+    reference = explicit or find_base(cache_root, engines, device_kind)
+    with tempfile.TemporaryDirectory(prefix="bei-base-") as scratch:
+        labels = base_labels(reference, Path(scratch))
+    check_fits(reference, labels, engines, device_kind)
+    return reference
+
+
+def base_for_artifact(artifact_dir: Path, explicit: str | None, *, cache_root: Path) -> str:
+    """`choose_base` for an artifact that is already built (`bei image build`)."""
+    manifest = read_manifest(artifact_dir)
+    return choose_base(explicit, [manifest.engine], manifest.device_kind, cache_root=cache_root)
+
+
+@dataclass
+class BaseChoice:
+    """`pipeline.build`'s before_build hook for `bei build`: chooses (and checks) the base for
+    the plan's engines and device, and keeps it for the image step."""
+
+    explicit: str | None
+    cache_root: Path
+    reference: str | None = None
+
+    def __call__(self, spec: ArtifactSpec) -> None:
+        engines = {candidate.engine for candidate in spec.choices()}
+        self.reference = choose_base(
+            self.explicit, engines, spec.device_kind, cache_root=self.cache_root
+        )
 
 
 def build_image(

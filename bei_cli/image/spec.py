@@ -1,8 +1,9 @@
 """What a bei image is, as pure data: paths inside it, entrypoint, labels, the config JSON.
 
 The image contract a base must meet: Python with bei's runtime dependencies in /opt/bei/venv and
-a non-root user 10001 (what templates/*.Dockerfile and `bei image base` produce). bei's layers add
-/opt/bei/lib (the bei_cli package), /opt/bei/bin/bei, /opt/bei/artifact and /opt/bei/config.yaml.
+a non-root user 10001 (what bei_cli/templates/*.Dockerfile and `bei image base` produce). bei's
+layers add /opt/bei/lib (the bei_cli package), /opt/bei/bin/bei, /opt/bei/artifact and
+/opt/bei/config.yaml.
 
 `created` comes from SOURCE_DATE_EPOCH (read at the CLI edge and passed in) or is the Unix epoch,
 so the same inputs give the same config blob and therefore the same manifest digest.
@@ -80,18 +81,27 @@ def base_config(
     architecture: str,
     created: Created,
     diff_ids: Sequence[str],
+    devices: Sequence[str] = ("cpu",),
+    env: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The config of a base built by `bei image base` (labels match templates/*.Dockerfile)."""
+    """The config of a base built by `bei image base` (labels match
+    bei_cli/templates/*.Dockerfile)."""
     return {
         "architecture": architecture,
         "os": "linux",
         "created": created.iso,
         "config": {
-            "Env": [f"PATH={VENV}/bin:{SYSTEM_PATH}", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"],
+            "Env": [
+                f"PATH={VENV}/bin:{SYSTEM_PATH}",
+                "LANG=C.UTF-8",
+                "PYTHONDONTWRITEBYTECODE=1",
+                *env,
+            ],
             "User": USER,
             "WorkingDir": "/home/bei",
             "Labels": {
                 "io.bei.base.engines": ",".join(engines),
+                "io.bei.base.devices": ",".join(devices),
                 "io.bei.base.variant": variant,
                 "org.opencontainers.image.title": f"bei base runtime ({variant})",
                 "org.opencontainers.image.base.name": "debian:bookworm",

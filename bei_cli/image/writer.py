@@ -17,8 +17,8 @@ from bei_cli.engine.manifest import MANIFEST_NAME, Manifest
 from bei_cli.image.base import BaseImage, check_base_runs
 from bei_cli.image.bundle import artifact_entries, config_entries, package_dir, runtime_entries
 from bei_cli.image.layer import LayerEntry, with_parents, write_layer
-from bei_cli.image.oci import OciLayout
 from bei_cli.image.spec import Created, image_config
+from bei_cli.image.oci import OciLayout
 
 LAYOUT_DIR = "image"  # inside the build directory
 LAYER_STEPS = ("runtime", "artifact", "config")
@@ -75,7 +75,7 @@ def write_image(
     """Append runtime, artifact and config layers to `base`; write <artifact_dir>/image/.
     Refuses (BuildError) a base whose io.bei.base.engines lacks the artifact's engine."""
     manifest = read_manifest(artifact_dir)
-    check_base_runs(base, manifest.engine)
+    check_base_runs(base, manifest.engine, manifest.device_kind)
     layout = OciLayout(layout_dir or artifact_dir / LAYOUT_DIR).create()
     contents: dict[str, list[LayerEntry]] = {
         "runtime": runtime_entries(package_dir()),

@@ -1,6 +1,8 @@
 """`bei build`'s image step: with --base it writes image/ (and image.tar for docker-archive) next
-to the artifact and the resolved config.yaml; without a base it says so and writes no image;
---no-image skips it. A tiny generated checkpoint on the fake engine, a tiny base layout."""
+to the artifact and the resolved config.yaml; without --base it takes the base for the planned
+engine from the per-user base cache; a missing base, or one that cannot run the engine, is
+refused before any build work; --no-image skips it. A tiny generated checkpoint on the fake
+engine, tiny base layouts."""
 
 from __future__ import annotations
 
@@ -55,27 +57,42 @@ def test_base_writes_the_image_and_archive(
     assert resolved["bei"]["engine"] == "fake"
 
 
-def test_no_base_or_no_image_writes_no_image(
-    config: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def base_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty per-user base cache, and no BEI_BASE_IMAGE."""
     monkeypatch.delenv("BEI_BASE_IMAGE", raising=False)
-    code, err = build([str(config), "-o", str(tmp_path / "a")], capsys)
-    assert code == 0 and "no base image given" in err
-    assert not (tmp_path / "a" / "image").exists() and (tmp_path / "a" / "config.yaml").exists()
-    base = write_tiny_base(tmp_path / "base", engines="fake")
-    argv = [str(config), "-o", str(tmp_path / "b"), "--base", base, "--no-image"]
-    code, err = build(argv, capsys)
-    assert code == 0 and "no base image" not in err
-    assert not (tmp_path / "b" / "image").exists()
+    monkeypatch.setenv("BEI_BASE_CACHE", str(tmp_path / "bases"))
+    return tmp_path / "bases"
 
 
-def test_a_base_without_the_engine_fails_the_build(
+def test_without_flags_the_cached_base_is_used(
+    config: Path, tmp_path: Path, base_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cached = write_tiny_base(base_cache / "cpu-slim", tag="cpu-slim", variant="cpu-slim")
+    code, err = build([str(config), "-o", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    assert f"image: base {cached}" in err
+    assert (tmp_path / "out" / "image" / "index.json").is_file()
+
+
+def test_a_missing_base_is_refused_before_any_build_work(
+    config: Path, tmp_path: Path, base_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = build([str(config), "-o", str(tmp_path / "out")], capsys)
+    assert code == 5, err
+    assert "bei image base --variant cpu-slim" in err and "--no-image" in err
+    assert not (tmp_path / "out").exists()
+    code, err = build([str(config), "-o", str(tmp_path / "art"), "--no-image"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "art" / "manifest.json").is_file()
+    assert not (tmp_path / "art" / "image").exists()
+
+
+def test_a_base_without_the_engine_is_refused_before_any_build_work(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = write_tiny_base(tmp_path / "base", engines="onnx")
     code, err = build([str(config), "-o", str(tmp_path / "out"), "--base", base], capsys)
     assert code == 5
-    assert "fake" in err and "hint" in err
+    assert "not fake" in err and "hint" in err
+    assert not (tmp_path / "out").exists()

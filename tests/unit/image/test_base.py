@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bei_cli.errors import BuildError, UnsupportedHardwareError
-from bei_cli.image.base import check_base_runs, load_base, reference_kind
-from bei_cli.image.base_build import variant
+from bei_cli.errors import BuildError
+from bei_cli.image.base import base_labels, check_base_runs, load_base, reference_kind
 
 
 @pytest.mark.parametrize(
@@ -41,16 +40,16 @@ def test_oci_layout_by_tag_and_oci_archive(base_ref: str, tmp_path: Path) -> Non
 
 def test_engine_check_only_where_the_base_declares(base_ref: str, tmp_path: Path) -> None:
     base = load_base(base_ref, tmp_path)
-    check_base_runs(base, "onnx")
+    check_base_runs(base, "onnx", "cpu")
     with pytest.raises(BuildError, match="not torch"):
-        check_base_runs(base, "torch")
+        check_base_runs(base, "torch", "cpu")
+    with pytest.raises(BuildError, match="cuda artifact"):
+        check_base_runs(base, "onnx", "cuda")
     undeclared = type(base)(base.reference, {"config": {"Labels": {}}}, base.layers)
-    check_base_runs(undeclared, "torch")  # a foreign base: nothing to check against
+    check_base_runs(undeclared, "torch", "cuda")  # a foreign base: nothing to check against
 
 
-def test_cuda_variant_points_at_its_dockerfile() -> None:
-    with pytest.raises(UnsupportedHardwareError) as caught:
-        variant("cuda")
-    assert "templates/cuda.Dockerfile" in (caught.value.hint or "")
-    with pytest.raises(BuildError):
-        variant("tpu")
+def test_base_labels_of_a_layout(base_ref: str, tmp_path: Path) -> None:
+    labels = base_labels(base_ref, tmp_path)
+    assert labels["io.bei.base.engines"] == "onnx,fake"
+    assert labels["io.bei.base.devices"] == "cpu"

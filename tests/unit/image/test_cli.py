@@ -6,6 +6,8 @@ import typer
 from typer.testing import CliRunner
 
 from bei_cli.cli import image
+from bei_cli.errors import BuildError
+from tests.fixtures.images import write_tiny_base
 
 
 def _app() -> typer.Typer:
@@ -47,9 +49,47 @@ def test_image_build_takes_the_base_from_the_environment(
     assert result.exit_code == 0, result.output
 
 
-def test_image_base_cuda_is_refused_with_the_dockerfile(tmp_path: Path) -> None:
+def test_image_base_dry_run_shows_the_cuda_recipe_and_the_cache(tmp_path: Path) -> None:
+    env = {"BEI_BASE_CACHE": str(tmp_path / "bases")}
     result = CliRunner().invoke(
-        _app(), ["image", "base", "--variant", "cuda", "-o", str(tmp_path / "b")]
+        _app(), ["image", "base", "--variant", "cuda", "--dry-run"], env=env
     )
-    assert result.exit_code != 0
-    assert "cuda.Dockerfile" in (result.exception.hint or "")  # type: ignore[union-attr]
+    assert result.exit_code == 0, result.output
+    assert f"writes: oci:{tmp_path / 'bases' / 'cuda'}:cuda" in result.output
+    assert "engines: torch,onnx,fake  devices: cuda,cpu" in result.output
+    assert "requirements-cuda.txt" in result.output and "requirements-cpu-slim.txt" in result.output
+    assert "  torch==2.13.0" in result.output and "  onnxruntime==" in result.output
+    assert not (tmp_path / "bases").exists()
+
+
+def test_image_base_refuses_an_unknown_variant() -> None:
+    result = CliRunner().invoke(_app(), ["image", "base", "--variant", "tpu", "--dry-run"])
+    assert isinstance(result.exception, BuildError)
+    assert "cpu-slim, cpu, cuda" in (result.exception.hint or "")
+
+
+def test_image_ls_lists_the_cache(tmp_path: Path) -> None:
+    env = {"BEI_BASE_CACHE": str(tmp_path)}
+    empty = CliRunner().invoke(_app(), ["image", "ls"], env=env)
+    assert empty.exit_code == 0 and "bei image base --variant cpu" in empty.output
+    write_tiny_base(tmp_path / "cpu", engines="torch,onnx,fake", tag="cpu", variant="cpu")
+    listed = CliRunner().invoke(_app(), ["image", "ls"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert f"cpu\toci:{tmp_path / 'cpu'}:cpu\tsha256:" in listed.output
+    assert "engines=torch,onnx,fake\tdevices=cpu" in listed.output
+
+
+def test_image_build_takes_the_base_from_the_cache(
+    artifact: Path, config_path: Path, tmp_path: Path
+) -> None:
+    env = {"BEI_BASE_CACHE": str(tmp_path / "bases"), "BEI_BASE_IMAGE": ""}
+    missing = CliRunner().invoke(
+        _app(), ["image", "build", str(artifact), "--config", str(config_path)], env=env
+    )
+    assert isinstance(missing.exception, BuildError)
+    assert "--variant cpu-slim" in (missing.exception.hint or "")
+    write_tiny_base(tmp_path / "bases" / "cpu-slim", tag="cpu-slim", variant="cpu-slim")
+    result = CliRunner().invoke(
+        _app(), ["image", "build", str(artifact), "--config", str(config_path)], env=env
+    )
+    assert result.exit_code == 0, result.output
