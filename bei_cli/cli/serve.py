@@ -1,7 +1,8 @@
 """`bei serve ARTIFACT_DIR | CONFIG`: run the HTTP server on a built engine artifact.
 
 Given a config.yaml instead of an artifact directory, it builds first (into --output or
-build/<model_name>) and then serves what it built; the server itself only ever reads artifacts.
+build/<model_name>) for the hardware it runs on, and then serves what it built; the server
+itself only ever reads artifacts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from bei_cli.cli.options import (
     SecretsDir,
     fetch_options,
 )
-from bei_cli.config.load import load_config
+from bei_cli.config.load import CPU_TARGET, load_config
+from bei_cli.engine.placement import cuda_available
 from bei_cli.server.launch import ServeOptions, serve_artifact
 
 HELP = (
@@ -44,7 +46,13 @@ def command(
     ],
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 7997,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    device: Annotated[
+        str,
+        typer.Option(
+            help="auto, cpu, cuda or cuda:N. auto: a cuda artifact on this machine's GPU, or on "
+            "the CPU (with a warning) where there is none; a CPU artifact on the CPU."
+        ),
+    ] = "auto",
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -59,17 +67,44 @@ def command(
     offline: Offline = False,
     allow_pickle: AllowPickle = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    cors: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Allow browser calls from this origin (repeatable; `*` for any). Off by default.",
+            show_default=False,
+        ),
+    ] = None,
+    tracing: Annotated[
+        bool,
+        typer.Option(
+            help="OpenTelemetry: a span per request to the configured tracer provider "
+            "(run under `opentelemetry-instrument`, or set one up; needs opentelemetry-api)."
+        ),
+    ] = False,
 ) -> None:
     artifact_dir = target
     options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle)
     if target.is_file():
-        loaded = load_config(target)
+        # Build-and-serve builds for the hardware it runs on: the config's GPU where this
+        # machine has one, else this CPU (`bei build` builds for the config's target).
+        loaded = load_config(target, target=None if cuda_available() else CPU_TARGET)
+        console = Console(stderr=True, highlight=False)
+        for warning in loaded.warnings:
+            console.print(f"[yellow]warning[/]: {warning}", markup=True)
         out_dir = output or pipeline.default_output_dir(loaded.config)
         announce(loaded, quiet=False)
         artifact_dir = pipeline.build(loaded, out_dir, options).artifact_dir
     Console(stderr=True).print(f"serving {artifact_dir} on http://{host}:{port}", markup=False)
     serve_artifact(
         artifact_dir,
-        ServeOptions(host=host, port=port, device=device, api_key=api_key, log_level=log_level),
+        ServeOptions(
+            host=host,
+            port=port,
+            device=device,
+            api_key=api_key,
+            log_level=log_level,
+            cors_origins=tuple(cors or ()),
+            tracing=tracing,
+        ),
         secrets=options.secrets,
     )

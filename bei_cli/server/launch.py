@@ -35,6 +35,8 @@ class ServeOptions:
     device: str = "auto"  # see bei_cli.engine.placement
     api_key: str | None = None
     log_level: str = "info"
+    cors_origins: tuple[str, ...] = ()
+    tracing: bool = False
 
 
 def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
@@ -51,6 +53,8 @@ def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
         default_route=manifest.default_route,
         api_key=options.api_key,
         log_level=options.log_level,
+        cors_origins=options.cors_origins,
+        tracing=options.tracing,
     )
 
 

@@ -66,7 +66,7 @@ def build_from_yaml(work: Path, env: dict[str, str], config_yaml: str) -> Path:
     config = work / "config.yaml"
     config.write_text(config_yaml)
     out = work / "artifact"
-    result = bei("build", str(config), "-o", str(out), env=env)
+    result = bei("build", str(config), "-o", str(out), "--no-image", env=env)
     assert result.returncode == 0, result.stderr
     assert (out / "manifest.json").is_file()
     return out
@@ -166,3 +166,7 @@ def reference_model():  # type: ignore[no-untyped-def]
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(minilm_dir()), device="cpu")
+
+
+# The client tests' fake-engine servers (defined there; imported here so one session shares them).
+from tests.integration.fake_servers import fake_servers  # noqa: E402, F401

@@ -1,0 +1,24 @@
+"""langchain-openai's OpenAIEmbeddings with the documented recipe
+(`check_embedding_ctx_length=False`) against a real `bei serve` embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.fake_servers import (
+    FakeServers,
+    assert_close,
+    reference_vector,
+    run_snippet,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_documented_recipe(fake_servers: FakeServers) -> None:
+    found = run_snippet("langchain", fake_servers("embed").url)
+    assert_close(found["query_vector"], reference_vector("hello world"))
+    for vector, text in zip(  # type: ignore[call-overload]
+        found["vectors"], ["hello world", "bei serves embeddings"], strict=True
+    ):
+        assert_close(vector, reference_vector(text))
