@@ -22,4 +22,16 @@ fi
 "$PY" -m ruff check .
 "$PY" -m ruff format --check .
 "$PY" -m mypy
+# The image tests build the real cpu-slim and cpu bases once per change of their inputs into
+# .ci/base-image/ (git-ignored, kept between runs). The cpu base's torch is the CPU wheel that
+# pip finds here (install.sh); the base builder reads PIP_FIND_LINKS only, so hand it pip's.
+if [ -z "${PIP_FIND_LINKS:-}" ]; then
+  PIP_FIND_LINKS=$("$PY" -m pip config get global.find-links 2>/dev/null || true)
+  export PIP_FIND_LINKS
+fi
+# Without arguments: the default suite, which leaves out `slow` tests (the cuda base build pulls
+# GBs from PyPI); `bash scripts/test.sh -m slow` runs those.
+if [ $# -eq 0 ]; then
+  set -- -m "not slow"
+fi
 BEI_REQUIRE_SERVICES=1 "$PY" -m pytest -q "$@"

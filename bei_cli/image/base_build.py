@@ -124,6 +124,7 @@ def build_base(
     """Bootstrap, install, check, strip and pack; `work_dir` holds the rootfs (removed once
     packed) and the step logs."""
     requirements = requirement_files(chosen, templates)
+    check_torch_source(chosen, requirements, host_env)
     _require_root_and_tools()
     rootfs = work_dir / "rootfs"
     _unmount_under(rootfs)  # a debootstrap killed midway leaves /proc mounted there
@@ -198,6 +199,33 @@ def _bootstrap_and_pack(
     return step.timed("pack", lambda: _pack(rootfs, out_dir, chosen, host_env))
 
 
+def find_links(host_env: Mapping[str, str]) -> list[Path]:
+    """The host's local wheel directories: PIP_FIND_LINKS (space-separated), as pip reads it."""
+    return [Path(p) for p in host_env.get("PIP_FIND_LINKS", "").split() if Path(p).is_dir()]
+
+
+def check_torch_source(
+    chosen: BaseVariant, requirements: list[Path], host_env: Mapping[str, str]
+) -> None:
+    """Before any download: a cpu base needs the torch CPU wheel in PIP_FIND_LINKS or an extra
+    index that serves CPU builds; plain PyPI would hand pip the multi-GB CUDA build."""
+    if not chosen.uses_find_links:
+        return
+    lines = [line.strip() for path in requirements for line in path.read_text().splitlines()]
+    pins = [line for line in lines if line.startswith("torch==")]
+    version = pins[0].removeprefix("torch==") if pins else ""
+    wheels = [w for link in find_links(host_env) for w in link.glob(f"torch-{version}+cpu-*.whl")]
+    if wheels or "/whl/cpu" in host_env.get("PIP_EXTRA_INDEX_URL", ""):
+        return
+    raise BuildError(
+        f"the {chosen.name} base needs the CPU build of torch {version}, and no "
+        "PIP_FIND_LINKS directory holds it.",
+        param="--variant",
+        hint=f"Put torch-{version}+cpu-*.whl in a directory named by PIP_FIND_LINKS, or set "
+        "PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.",
+    )
+
+
 def _unmount_under(rootfs: Path) -> None:
     """Unmount what debootstrap mounted inside our rootfs (deepest first); nothing else."""
     prefix = str(rootfs.resolve()) + "/"
@@ -244,7 +272,7 @@ def _stage_pip_inputs(
     if Path(ca).is_file():
         shutil.copyfile(ca, staging / "ca.crt")
         env["PIP_CERT"] = f"/{STAGING}/ca.crt"
-    links = [Path(p) for p in host_env.get("PIP_FIND_LINKS", "").split() if Path(p).is_dir()]
+    links = find_links(host_env)
     if chosen.uses_find_links and links:
         wheels = staging / "wheels"
         for link in links:

@@ -31,7 +31,7 @@ def cpu_config(quantization: str, bei_block: str = "") -> str:
 def build(tmp_path: Path, env: dict[str, str], config: str) -> tuple[Path, str]:
     (tmp_path / "config.yaml").write_text(config)
     out = tmp_path / "artifact"
-    result = bei("build", str(tmp_path / "config.yaml"), "-o", str(out), env=env)
+    result = bei("build", str(tmp_path / "config.yaml"), "-o", str(out), "--no-image", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result.stderr
 
@@ -91,7 +91,7 @@ def test_weights_int8_below_the_default_floor_is_refused(
 ) -> None:
     (tmp_path / "config.yaml").write_text(cpu_config("weights_int8"))
     out = tmp_path / "artifact"
-    result = bei("build", str(tmp_path / "config.yaml"), "-o", str(out), env=hub_env)
+    result = bei("build", str(tmp_path / "config.yaml"), "-o", str(out), "--no-image", env=hub_env)
     assert result.returncode == 5, result.stderr[-3000:]
     assert "floor 0.99" in result.stderr and "accuracy_floor" in result.stderr
     assert not out.exists()  # nothing half-built is left behind
@@ -120,7 +120,7 @@ def test_fp8_for_an_fp8_gpu_is_judged_as_fp8_gemms(tmp_path: Path, hub_env: dict
     config = cpu_config("fp8").replace("model_name: minilm-cpu\n", "model_name: minilm-h100\n")
     (tmp_path / "config.yaml").write_text(config + "resources: {accelerator: H100}\n")
     out = tmp_path / "artifact"
-    result = bei("build", str(tmp_path / "config.yaml"), "-o", str(out), env=hub_env)
+    result = bei("build", str(tmp_path / "config.yaml"), "-o", str(out), "--no-image", env=hub_env)
     print(result.stderr[-2000:])
     assert "36 of 36 Linears as FP8 GEMMs, as H100" in result.stderr
     assert result.returncode == 5 and "FAILS the floor 0.99" in result.stderr

@@ -125,7 +125,7 @@ def build_and_embed(work: Path, source: str, repo: str, env: dict[str, str]) -> 
         "bei: {engine: torch}\n"
     )
     artifact = work / "artifact"
-    result = bei("build", str(config), "-o", str(artifact), "--quiet", env=env)
+    result = bei("build", str(config), "-o", str(artifact), "--quiet", "--no-image", env=env)
     assert result.returncode == 0, result.stderr
     engine, _ = load_engine(artifact)
     embeddings = engine.run(Batch.from_sequences(SEQUENCES)).embeddings
