@@ -46,9 +46,9 @@ Inputs = Mapping[str, torch.Tensor]
 def additive_mask(mask: torch.Tensor, *, causal: bool, dtype: torch.dtype) -> torch.Tensor:
     """(n, w) 0/1 padding mask -> (n, 1, w, w) additive mask: 0 where attended, the dtype's
     minimum elsewhere. Causal: a query also ignores every later key."""
-    keys = mask.bool()[:, None, None, :]
+    width = mask.shape[1]
+    keys = mask.bool()[:, None, None, :].expand(-1, 1, width, width)
     if causal:
-        width = mask.shape[1]
         keys = keys & torch.ones(width, width, dtype=torch.bool, device=mask.device).tril()
     zero = torch.zeros((), dtype=dtype, device=mask.device)
     return torch.where(keys, zero, torch.finfo(dtype).min)
