@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 
 from bei_cli.cli.login import Insecure, PasswordStdin, Username, read_cli_credentials
 from bei_cli.errors import ConfigError
-from bei_cli.registry.layout import Blob, LocalImage, is_layout, read_layout
+from bei_cli.oci import Blob, LayoutImage, is_layout, read_layout
 from bei_cli.registry.push import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_ENVIRONMENT,
@@ -56,7 +56,7 @@ def find_layout(build_dir: Path) -> Path:
     return image if is_layout(image) else build_dir
 
 
-def model_repository(build_dir: Path, image: LocalImage) -> str:
+def model_repository(build_dir: Path, image: LayoutImage) -> str:
     """The repository for an image: the artifact's served model name, else the image title
     label, else the build directory's name."""
     manifest = build_dir / "manifest.json"
@@ -64,8 +64,7 @@ def model_repository(build_dir: Path, image: LocalImage) -> str:
         name = json.loads(manifest.read_text(encoding="utf-8")).get("served_model_name")
         if name:
             return repository_name(str(name))
-    labels = (image.config_json().get("config") or {}).get("Labels") or {}
-    title = labels.get("org.opencontainers.image.title")
+    title = image.labels.get("org.opencontainers.image.title")
     if title:
         return repository_name(str(title))
     folder = build_dir.resolve()

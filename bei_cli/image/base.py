@@ -20,7 +20,7 @@ from typing import Any
 
 from bei_cli.errors import BuildError
 from bei_cli.image.variants import ENGINES_LABEL, check_fits
-from bei_cli.image.oci import Blob, ImageLayers, read_layout
+from bei_cli.oci import Blob, ImageLayers, read_layout
 
 TAR_TYPE = "application/vnd.oci.image.layer.v1.tar"
 TAR_GZIP_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"

@@ -25,7 +25,7 @@ from bei_cli.errors import BuildError
 from bei_cli.image.layer import tree_entries, write_layer
 from bei_cli.image.spec import BEI_UID, VENV, base_config, created_at
 from bei_cli.image.variants import VARIANTS, BaseVariant
-from bei_cli.image.oci import OciLayout
+from bei_cli.oci import OciLayout
 
 Progress = Callable[[str], None]
 DEBIAN_SUITE = "bookworm"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bei_cli.image.base import TAR_GZIP_TYPE
 from bei_cli.image.layer import LayerEntry, with_parents, write_tar
-from bei_cli.image.oci import canonical_json, read_layout
+from bei_cli.oci import canonical_json, read_layout
 
 ARCHIVE_NAME = "image.tar"
 

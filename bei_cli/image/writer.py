@@ -18,7 +18,7 @@ from bei_cli.image.base import BaseImage, check_base_runs
 from bei_cli.image.bundle import artifact_entries, config_entries, package_dir, runtime_entries
 from bei_cli.image.layer import LayerEntry, with_parents, write_layer
 from bei_cli.image.spec import Created, image_config
-from bei_cli.image.oci import OciLayout
+from bei_cli.oci import OciLayout
 
 LAYOUT_DIR = "image"  # inside the build directory
 LAYER_STEPS = ("runtime", "artifact", "config")
