@@ -23,8 +23,9 @@ from bei_cli.cli.options import (
     fetch_options,
 )
 from bei_cli.config.load import LoadedConfig, load_config
+from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.image.base_cache import cache_root
-from bei_cli.image.build import BaseChoice
+from bei_cli.image.build import BaseChoice, describe_base
 from bei_cli.quantize.cpu import host_has_native_bf16
 
 HELP = (
@@ -83,7 +84,10 @@ def command(
     options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle, quiet)
     announce(loaded, quiet)
     if dry_run:
-        print_plan(console, loaded, options, config, out_dir)
+        spec = print_plan(console, loaded, options, config, out_dir)
+        if not no_image:
+            line = f"  image base: {describe_base(base, spec, os.environ)}"
+            console.print(line, markup=False, soft_wrap=True)
         return
     choice = BaseChoice(base, cache_root(os.environ))
     result = pipeline.build(loaded, out_dir, options, before_build=None if no_image else choice)
@@ -106,7 +110,7 @@ def command(
 
 def print_plan(
     console: Console, loaded: LoadedConfig, options: FetchOptions, config: Path, out_dir: Path
-) -> None:
+) -> ArtifactSpec:
     """--dry-run: fetch and inspect, then print the quantization plan and the artifact plan."""
     profile = pipeline.inspect(loaded, pipeline.fetch(loaded, options))
     cpu_bf16 = host_has_native_bf16()
@@ -125,6 +129,7 @@ def print_plan(
             value = ", ".join(map(str, value)) or "-"
         if key != "quant_plan":  # printed above
             console.print(f"  {key}: {value}", markup=False, soft_wrap=True)
+    return spec
 
 
 def print_built(console: Console, result: pipeline.BuildResult) -> None:

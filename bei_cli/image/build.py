@@ -19,14 +19,14 @@ from bei_cli.engine.artifact import read_manifest
 from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.errors import BuildError
 from bei_cli.image.base import base_labels, load_base
-from bei_cli.image.base_cache import find_base
+from bei_cli.image.base_cache import cache_root, cached_reference, find_base
 from bei_cli.image.bundle import resolved_config_yaml
 from bei_cli.image.context import write_context
 from bei_cli.image.docker_archive import ARCHIVE_NAME, repo_tag, write_docker_archive
 from bei_cli.image.spec import created_at
-from bei_cli.image.variants import check_fits
+from bei_cli.image.variants import base_command, check_fits, variants_for
 from bei_cli.image.writer import ImageResult, write_image
-from bei_cli.oci import read_layout
+from bei_cli.image.oci import read_layout
 
 Report = Callable[[str], None]
 FORMATS = ("oci", "docker-archive")
@@ -49,6 +49,17 @@ def choose_base(
         labels = base_labels(reference, Path(scratch))
     check_fits(reference, labels, engines, device_kind)
     return reference
+
+
+def describe_base(explicit: str | None, spec: ArtifactSpec, environ: Mapping[str, str]) -> str:
+    """--dry-run's line: the base `bei build` would take for this plan, or how to get it."""
+    engines = {candidate.engine for candidate in spec.choices()}
+    if explicit:
+        return explicit
+    root = cache_root(environ)
+    wanted = variants_for(engines, spec.device_kind)
+    found = [ref for ref in (cached_reference(root, v) for v in wanted) if ref is not None]
+    return found[0] if found else f"missing: `{base_command(wanted[0])}` (as root) builds it"
 
 
 def base_for_artifact(artifact_dir: Path, explicit: str | None, *, cache_root: Path) -> str:

@@ -96,3 +96,16 @@ def test_a_base_without_the_engine_is_refused_before_any_build_work(
     assert code == 5
     assert "not fake" in err and "hint" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_names_the_base_it_would_take(
+    config: Path, tmp_path: Path, base_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = build([str(config), "--dry-run"], capsys)
+    assert code == 0, err
+    assert "image base: missing: `bei image base --variant cpu-slim` (as root)" in err
+    cached = write_tiny_base(
+        base_cache / "cpu", engines="torch,onnx,fake", tag="cpu", variant="cpu"
+    )
+    code, err = build([str(config), "--dry-run"], capsys)
+    assert code == 0 and f"image base: {cached}" in err  # cpu also runs the fake engine
