@@ -26,7 +26,7 @@ from bei_cli.image.docker_archive import ARCHIVE_NAME, repo_tag, write_docker_ar
 from bei_cli.image.spec import created_at
 from bei_cli.image.variants import base_command, check_fits, variants_for
 from bei_cli.image.writer import ImageResult, write_image
-from bei_cli.image.oci import read_layout
+from bei_cli.oci import read_layout
 
 Report = Callable[[str], None]
 FORMATS = ("oci", "docker-archive")

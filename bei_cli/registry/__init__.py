@@ -4,9 +4,9 @@ Public surface: `parse_reference`, `Credentials`, `resolve_credentials`, `open_c
 `read_layout`, `plan_tags`, `push_image`, `pull_image`.
 """
 
+from bei_cli.oci import LayoutImage, read_layout
 from bei_cli.registry.client import RegistryClient, RetryPolicy
 from bei_cli.registry.credentials import Credentials, resolve_credentials, store_login
-from bei_cli.registry.layout import LocalImage, read_layout
 from bei_cli.registry.pull import pull_image
 from bei_cli.registry.push import PushResult, TagPlan, plan_tags, push_image
 from bei_cli.registry.reference import ImageReference, parse_reference, parse_target
@@ -15,7 +15,7 @@ from bei_cli.registry.session import open_client
 __all__ = [
     "Credentials",
     "ImageReference",
-    "LocalImage",
+    "LayoutImage",
     "PushResult",
     "RegistryClient",
     "RetryPolicy",

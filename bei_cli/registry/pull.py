@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bei_cli.errors import CheckpointError
-from bei_cli.registry.client import RegistryClient, RetryPolicy
-from bei_cli.registry.credentials import Credentials
-from bei_cli.registry.layout import (
+from bei_cli.oci import (
     IMAGE_MANIFESTS,
     INDEXES,
     Blob,
@@ -26,6 +24,8 @@ from bei_cli.registry.layout import (
     sha256_digest,
     write_blob_bytes,
 )
+from bei_cli.registry.client import RegistryClient, RetryPolicy
+from bei_cli.registry.credentials import Credentials
 from bei_cli.registry.reference import ImageReference, parse_reference
 from bei_cli.registry.session import open_client
 
@@ -82,14 +82,14 @@ def pull_into_layout(
     body, media_type, digest = fetch_manifest(client, ref, platform)
     manifest = json.loads(body)
     for entry in (manifest.get("config") or {}, *(manifest.get("layers") or [])):
-        blob = Blob(str(entry["digest"]), int(entry["size"]), str(entry.get("mediaType", "")))
-        path = blob_path(dest, blob.digest)
-        if path.is_file() and path.stat().st_size == blob.size:
+        digest_of, size = str(entry["digest"]), int(entry["size"])
+        path = blob_path(dest, digest_of)
+        if path.is_file() and path.stat().st_size == size:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        client.download_blob(ref.repository, blob.digest, path, lambda _done: None)
+        client.download_blob(ref.repository, digest_of, path, lambda _done: None)
     write_blob_bytes(dest, digest, body)
-    add_to_index(dest, Blob(digest, len(body), media_type), ref.tag)
+    add_to_index(dest, Blob(blob_path(dest, digest), digest, len(body), media_type), ref.tag)
     return digest
 
 

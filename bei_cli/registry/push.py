@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bei_cli.errors import ConfigError
+from bei_cli.oci import Blob, LayoutImage
 from bei_cli.registry.client import RegistryClient
-from bei_cli.registry.layout import Blob, LocalImage
 from bei_cli.registry.reference import check_tag
 
 DEV_TAG = "dev"
@@ -83,7 +83,7 @@ def plan_tags(
 
 
 def check_immutable_tags(
-    client: RegistryClient, repository: str, image: LocalImage, plans: Sequence[TagPlan]
+    client: RegistryClient, repository: str, image: LayoutImage, plans: Sequence[TagPlan]
 ) -> None:
     """Refuse before uploading anything when a version tag already names another image."""
     for plan in plans:
@@ -100,7 +100,7 @@ def check_immutable_tags(
 
 
 def push_image(
-    image: LocalImage,
+    image: LayoutImage,
     client: RegistryClient,
     repository: str,
     plans: Sequence[TagPlan],
@@ -113,7 +113,7 @@ def push_image(
     client.ping()
     check_immutable_tags(client, repository, image, plans)
     uploaded = skipped = uploaded_bytes = 0
-    for blob in (*image.layers, image.config):
+    for blob in (*image.layers.blobs, image.config_blob):
         report.blob_started(blob)
         if client.blob_exists(repository, blob.digest):
             skipped += 1
@@ -122,7 +122,7 @@ def push_image(
         client.upload_blob(
             repository,
             blob.digest,
-            image.blob_path(blob.digest),
+            blob.path,
             blob.size,
             chunk_size,
             lambda done, b=blob: report.blob_advanced(b, done),  # type: ignore[misc]
@@ -131,7 +131,7 @@ def push_image(
         uploaded_bytes += blob.size
         report.blob_finished(blob, uploaded=True)
     for plan in plans:
-        client.put_manifest(repository, plan.tag, image.manifest, image.media_type)
+        client.put_manifest(repository, plan.tag, image.manifest_bytes, image.media_type)
     return PushResult(
         image.manifest_digest, tuple(p.tag for p in plans), uploaded, skipped, uploaded_bytes
     )

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bei_cli.errors import CheckpointError, CredentialsError
+from bei_cli.oci import DOCKER_MANIFEST, INDEX_TYPE, blob_path, read_layout
 from bei_cli.registry import Credentials, open_client, plan_tags, pull_image, push_image
 from bei_cli.registry.client import RegistryClient
-from bei_cli.registry.layout import DOCKER_MANIFEST, OCI_INDEX, blob_path, read_layout
 from tests.fixtures.oci_layouts import Layout, make_layout
 from tests.fixtures.registry import PASSWORD, Registry, start_registry
 from tests.integration.test_push_cli import ROOT, RUNNER, creds_env, skopeo_inspect
@@ -93,7 +93,7 @@ def test_pull_docker_schema2_from_an_index_picks_linux_amd64(tmp_path: Path, reg
             docker_digests[name] = (c.put_manifest("multi/base", name, body, DOCKER_MANIFEST), body)
         index = {
             "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
+            "mediaType": INDEX_TYPE,
             "manifests": [
                 {
                     "mediaType": DOCKER_MANIFEST,
@@ -107,7 +107,7 @@ def test_pull_docker_schema2_from_an_index_picks_linux_amd64(tmp_path: Path, reg
                 )
             ],
         }
-        c.put_manifest("multi/base", "latest", json.dumps(index).encode(), OCI_INDEX)
+        c.put_manifest("multi/base", "latest", json.dumps(index).encode(), INDEX_TYPE)
     dest = tmp_path / "pulled"
     digest = pull_image(
         f"{registry.host}/multi/base", dest, credentials=creds(registry), insecure=True

@@ -21,6 +21,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "deploy": {"cli", "pipeline", "checkpoint", "inspect"},
     "image": {"cli", "pipeline", "server", "checkpoint", "inspect"},
     "registry": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"},
+    "oci": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect", "image"}
+    | {"registry"},
     "errors": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"},
 }
 

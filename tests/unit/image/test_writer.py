@@ -11,7 +11,7 @@ from bei_cli.engine.artifact import sha256_file
 from bei_cli.errors import BuildError
 from bei_cli.image.base import load_base
 from bei_cli.image.build import build_image
-from bei_cli.image.oci import REF_NAME, read_layout
+from bei_cli.oci import REF_NAME, read_layout
 from tests.fixtures.images import (
     FAKE_SECRET,
     SECRET_NAME,

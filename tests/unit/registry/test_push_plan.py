@@ -6,7 +6,7 @@ import pytest
 
 from bei_cli.cli.push import find_layout, model_repository, parse_size
 from bei_cli.errors import ArtifactError, ConfigError
-from bei_cli.registry.layout import Blob, add_to_index, blob_path, read_layout
+from bei_cli.oci import Blob, add_to_index, blob_path, read_layout
 from bei_cli.registry.push import TagPlan, plan_tags, version_tag
 from tests.fixtures.oci_layouts import make_layout
 
@@ -46,7 +46,7 @@ def test_read_layout_and_model_repository(tmp_path: Path):
     layout = make_layout(tmp_path / "build" / "image", model_name="My Model")
     image = read_layout(find_layout(tmp_path / "build"))
     assert image.manifest_digest == layout.manifest_digest
-    assert [b.digest for b in image.layers] == list(layout.layer_digests)
+    assert [b.digest for b in image.layers.blobs] == list(layout.layer_digests)
     assert image.ref_name == "latest"
     assert model_repository(tmp_path / "build", image) == "my-model"
     (tmp_path / "build" / "manifest.json").write_text('{"served_model_name": "all-MiniLM-L6-v2"}')
@@ -68,7 +68,14 @@ def test_add_to_index_replaces_the_same_ref(tmp_path: Path):
     second = make_layout(tmp_path / "other", seed=2, layer_sizes=(10,))
     entry = read_layout(second.root)
     add_to_index(
-        tmp_path, Blob(entry.manifest_digest, len(entry.manifest), entry.media_type), "latest"
+        tmp_path,
+        Blob(
+            blob_path(tmp_path, entry.manifest_digest),
+            entry.manifest_digest,
+            len(entry.manifest_bytes),
+            entry.media_type,
+        ),
+        "latest",
     )
     index = (tmp_path / "index.json").read_text()
     assert second.manifest_digest in index and first.manifest_digest not in index
