@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from bei_cli.cli import image
 from bei_cli.errors import BuildError
+from bei_cli.image.base_build import BaseResult
+from bei_cli.oci import read_layout
 from tests.fixtures.images import write_tiny_base
 
 
@@ -93,3 +96,25 @@ def test_image_build_takes_the_base_from_the_cache(
         _app(), ["image", "build", str(artifact), "--config", str(config_path)], env=env
     )
     assert result.exit_code == 0, result.output
+
+
+def test_image_base_stores_into_the_cache_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's cache handling around the builder (the real build needs root and minutes: see
+    tests/integration/test_image_bases.py): built into <variant>.partial, then moved in place."""
+    seen: dict[str, Path] = {}
+
+    def fake_build(chosen, out_dir, *, work_dir, **_):  # type: ignore[no-untyped-def]
+        seen["out"], seen["work"] = out_dir, work_dir
+        write_tiny_base(out_dir, engines=",".join(chosen.engines), tag=chosen.name)
+        stored = read_layout(out_dir)
+        return BaseResult(out_dir, stored.manifest_digest, chosen.name, 1 << 20)
+
+    monkeypatch.setattr(image, "build_base", fake_build)
+    env = {"BEI_BASE_CACHE": str(tmp_path)}
+    result = CliRunner().invoke(_app(), ["image", "base", "--variant", "cpu"], env=env)
+    assert result.exit_code == 0, result.output
+    assert seen == {"out": tmp_path / "cpu.partial", "work": tmp_path / "cpu.work"}
+    assert result.stdout.strip().splitlines()[-1] == f"oci:{tmp_path / 'cpu'}:cpu"
+    assert (tmp_path / "cpu" / "index.json").is_file() and not (tmp_path / "cpu.partial").exists()
