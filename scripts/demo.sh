@@ -12,5 +12,5 @@ PY=${PYTHON:-python3}
 bash scripts/install.sh
 "$PY" scripts/seed_hf_cache.py --repo sentence-transformers/all-MiniLM-L6-v2
 export HF_HUB_OFFLINE=1
-bei build examples/all-minilm-l6-v2/config.yaml -o build/all-minilm-l6-v2
+bei build examples/all-minilm-l6-v2/config.yaml -o build/all-minilm-l6-v2 --no-image
 exec bei serve build/all-minilm-l6-v2 --host 127.0.0.1 --port "${PORT:-7997}"
