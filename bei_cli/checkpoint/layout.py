@@ -12,26 +12,17 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from bei_cli.errors import UnsupportedModelError
-
-MODEL_CONFIG = "config.json"
-FAST_TOKENIZER = "tokenizer.json"
-
-# config.json, the tokenizer (fast + the files its config refers to) and sentence-transformers'
-# own files, including each module directory's config (1_Pooling/config.json, 2_Dense/...).
-METADATA_PATTERNS: tuple[str, ...] = (
-    MODEL_CONFIG,
+from bei_cli.inspect.files import (
+    CONFIG_FILES,
     FAST_TOKENIZER,
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "modules.json",
-    "sentence_bert_config.json",
-    "config_sentence_transformers.json",
-    "[0-9]*_*/config.json",
+    MODEL_CONFIG,
+    MODULE_CONFIGS,
+    TOKENIZER_FILES,
 )
+
+# What every source fetches besides weights: the same table the artifact copies from.
+METADATA_PATTERNS: tuple[str, ...] = (*CONFIG_FILES, *TOKENIZER_FILES, MODULE_CONFIGS)
+__all__ = ["FAST_TOKENIZER", "METADATA_PATTERNS", "MODEL_CONFIG"]
 
 # Weights per directory: safetensors when present, pickle only as an opt-in fallback.
 SAFETENSORS_NAMES: tuple[str, ...] = (

@@ -16,28 +16,11 @@ from pathlib import Path
 
 from bei_cli.engine.families.native_config import write_native_config
 from bei_cli.errors import BuildError, UnsupportedModelError
+from bei_cli.inspect.files import CONFIG_FILES, TOKENIZER_FILES
 from bei_cli.inspect.profile import ModelProfile
 
 Progress = Callable[[str], None]
 
-CONFIG_FILES = (
-    "config.json",
-    "modules.json",
-    "sentence_bert_config.json",
-    "config_sentence_transformers.json",
-)
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-    "tokenizer.model",
-)
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 TORCH_PICKLE = "pytorch_model.bin"
