@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bei_cli.checkpoint import FetchOptions, fetch_with_options
-from bei_cli.config.accelerators import COMPUTE_CAPABILITY
 from bei_cli.config.load import LoadedConfig
 from bei_cli.config.options import BeiOptions
 from bei_cli.config.schema import BeiConfig
@@ -20,13 +19,14 @@ from bei_cli.engine.build import ArtifactSpec, build_artifact
 from bei_cli.engine.manifest import Manifest
 from bei_cli.engine.selection import Candidate
 from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
+from bei_cli.hardware import host_has_native_bf16
 from bei_cli.image.build import package_artifact
 from bei_cli.image.bundle import resolved_config_yaml
 from bei_cli.image.writer import ImageResult
 from bei_cli.inspect import inspect_checkpoint
 from bei_cli.inspect.profile import ModelProfile, Task
 from bei_cli.quantize import Hardware, QuantPlan, plan_quantization
-from bei_cli.quantize.cpu import host_has_native_bf16
+from bei_cli.quantize.plan import needs_bf16
 
 # What `POST /` serves when the config does not say: the route of the model's task. Truss's own
 # detection sends every *ForSequenceClassification to /predict, but a one-label classifier is a
@@ -58,24 +58,36 @@ class BuildResult:
     profile: ModelProfile
 
 
+PRECISION_DTYPE: dict[str, str] = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def target_hardware(config: BeiConfig, *, cpu_bf16: bool = False) -> Hardware:
+    """What the build is for: `resources.accelerator` (after any `--target`), else this CPU."""
+    accelerator = config.resources.accelerator
+    return Hardware.from_accelerator(accelerator.type if accelerator else None, cpu_bf16=cpu_bf16)
+
+
 def plan_artifact(
     config: BeiConfig, profile: ModelProfile, *, cpu_bf16: bool = False
 ) -> ArtifactSpec:
     """Pure: decide engine candidates, dtype and serving limits from the config and the
-    checkpoint. `cpu_bf16`: the build machine's CPU has native bf16 (`host_has_native_bf16`)."""
+    checkpoint, for the target the config names. `cpu_bf16`: the build machine's CPU has native
+    bf16 (`host_has_native_bf16`; it matters for CPU targets only)."""
     build = config.trt_llm.build
     check_base_model(profile, str(build.base_model))
     plan = quantization_plan(config, profile, cpu_bf16=cpu_bf16)
     check_quantization(plan)
     options = config.bei
-    cpu_target = config.resources.accelerator is None
-    candidates = engine_candidates(options, plan, profile, cpu_target=cpu_target, cpu_bf16=cpu_bf16)
+    target = target_hardware(config, cpu_bf16=cpu_bf16)
+    if target.kind == "cuda":
+        candidates = cuda_candidates(options, plan, target)
+    else:
+        candidates = engine_candidates(options, plan, profile, cpu_bf16=cpu_bf16)
     for candidate in candidates:
         check_engine(candidate.engine, candidate.dtype, profile)
     route = config.trt_llm.runtime.webserver_default_route or DEFAULT_ROUTE_BY_TASK[profile.task]
     max_seq_len = min(profile.max_seq_len, build.max_num_tokens)
     return ArtifactSpec(
-        # This release builds for the CPU it runs on; GPU targets come with the quantize step.
         engine=candidates[0].engine,
         dtype=candidates[0].dtype,
         quantization=build.quantization_type,
@@ -90,8 +102,12 @@ def plan_artifact(
         default_route=route,
         served_model_name=config.served_model_name or profile.architecture,
         source=source_record(config),
+        device_kind=target.kind,
+        accelerator=target.name if target.kind == "cuda" else None,
         api_key_secret=options.api_key_secret,
         candidates=candidates if len(candidates) > 1 else (),
+        # A GPU is not this machine: its candidates are fallbacks in order, never timed here.
+        timed=target.kind == "cpu",
         accuracy_floor=options.accuracy_floor,
         quant_plan=plan,
         calib_size=build.quantization_config.calib_size,
@@ -99,26 +115,43 @@ def plan_artifact(
     )
 
 
+def cuda_candidates(
+    options: BeiOptions, plan: QuantPlan, target: Hardware
+) -> tuple[Candidate, ...]:
+    """Pure: a GPU target's engine and dtypes in order: the plan's 16-bit precision by BEI's
+    rules, then its fallback should the first fail the accuracy gate. `bei.dtype` pins one."""
+    if options.engine == "onnx":
+        raise UnsupportedHardwareError(
+            f"the onnx engine runs on CPU only; the target is {target}.",
+            param="bei.engine",
+            hint="Leave bei.engine at auto (torch on a GPU), or build for a CPU with "
+            "`bei build --target cpu`.",
+        )
+    engine = "torch" if options.engine == "auto" else options.engine
+    if options.dtype != "auto":
+        return (Candidate(engine, options.dtype),)
+    return tuple(Candidate(engine, PRECISION_DTYPE[p]) for p in plan.compute)
+
+
 def engine_candidates(
     options: BeiOptions,
     plan: QuantPlan,
     profile: ModelProfile,
     *,
-    cpu_target: bool,
     cpu_bf16: bool,
 ) -> tuple[Candidate, ...]:
-    """Pure: the engines `bei build` builds, first the preferred one. More than one only for
-    `engine: auto` with no_quant on a CPU target: the build times them and keeps the fastest."""
+    """Pure: the engines `bei build` builds for a CPU target, first the preferred one. More than
+    one only for `engine: auto` with no_quant: the build times them and keeps the fastest."""
     if plan.engine == "onnxruntime":  # weights_int8: ONNX Runtime's int8 kernels
         check_plan_engine(plan, options.engine)
         dtype = "float32" if options.dtype == "auto" else options.dtype
         return (Candidate("onnx", dtype),)
-    dtype = options.resolved_dtype(on_gpu=False, cpu_bf16=cpu_bf16 and cpu_target)
+    dtype = options.resolved_dtype(cpu_bf16=cpu_bf16)
     if options.engine == "onnx" and options.dtype == "auto":
         return (Candidate("onnx", "float32"),)  # ONNX Runtime runs fp32 graphs here
     if options.engine != "auto":
         return (Candidate(options.engine, dtype),)
-    if not cpu_target or plan.quantization != "no_quant":
+    if plan.quantization != "no_quant":
         return (Candidate("torch", dtype),)
     dtypes = [options.dtype] if options.dtype != "auto" else ["float32"]
     if options.dtype == "auto" and cpu_bf16:
@@ -134,15 +167,12 @@ def quantization_plan(
 ) -> QuantPlan:
     """Pure: what `quantization_type` means on the target (`resources.accelerator`, else CPU)."""
     build = config.trt_llm.build
-    accelerator = config.resources.accelerator
-    hardware = Hardware.from_accelerator(
-        accelerator.type if accelerator else None, COMPUTE_CAPABILITY, cpu_bf16=cpu_bf16
-    )
     return plan_quantization(
         str(build.quantization_type),
         base_model=str(build.base_model),
         task=profile.task,
-        hardware=hardware,
+        hardware=target_hardware(config, cpu_bf16=cpu_bf16),
+        checkpoint_needs_bf16=needs_bf16(profile.model_type, profile.checkpoint_dtype),
     )
 
 

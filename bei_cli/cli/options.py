@@ -52,6 +52,15 @@ AllowPickle = Annotated[
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Target = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="Build for this target instead of the config's resources.accelerator: cpu, or a "
+        "Truss GPU type (L4, H100, H100:2, B200, ...). Every hardware rule judges the target.",
+        show_default=False,
+    ),
+]
 
 
 def fetch_options(

@@ -7,6 +7,7 @@ itself only ever reads artifacts.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +26,9 @@ from bei_cli.cli.options import (
     fetch_options,
 )
 from bei_cli.config.load import CPU_TARGET, load_config
+from bei_cli.engine.artifact import read_manifest
 from bei_cli.engine.placement import cuda_available
+from bei_cli.errors import ConfigError
 from bei_cli.server.launch import ServeOptions, serve_artifact
 
 HELP = (
@@ -84,6 +87,7 @@ def command(
 ) -> None:
     artifact_dir = target
     options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle)
+    require_free_port(host, port)  # before minutes of building or loading, not after
     if target.is_file():
         # Build-and-serve builds for the hardware it runs on: the config's GPU where this
         # machine has one, else this CPU (`bei build` builds for the config's target).
@@ -94,6 +98,7 @@ def command(
         out_dir = output or pipeline.default_output_dir(loaded.config)
         announce(loaded, quiet=False)
         artifact_dir = pipeline.build(loaded, out_dir, options).artifact_dir
+    read_manifest(artifact_dir)  # "not an engine artifact" before any "serving" line
     Console(stderr=True).print(f"serving {artifact_dir} on http://{host}:{port}", markup=False)
     serve_artifact(
         artifact_dir,
@@ -108,3 +113,23 @@ def command(
         ),
         secrets=options.secrets,
     )
+
+
+def require_free_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on, the way the server's own bind would fail
+    (SO_REUSEADDR, as uvicorn sets it, so a port in TIME_WAIT counts as free)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot resolve --host {host!r}: {exc}", param="--host") from exc
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                param="--port",
+                hint="Another process holds the port (a `bei serve` still running?): stop it, "
+                "or pick another --port.",
+            ) from exc

@@ -15,13 +15,16 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
+from bei_cli.config.accelerators import ACCELERATOR_TYPES, parse_accelerator
 from bei_cli.config.base import is_ignored
 from bei_cli.config.diagnostics import config_error, dotted
 from bei_cli.config.schema import BeiConfig
 from bei_cli.errors import ConfigError
 
 CONFIG_FILENAME = "config.yaml"
+CPU_TARGET = "cpu"  # `--target cpu`: build for a CPU whatever resources.accelerator says
 MINIMAL_CONFIG_HINT = (
     "A minimal BEI config:\n"
     "  trt_llm:\n"
@@ -68,8 +71,10 @@ class StrictSafeLoader(yaml.SafeLoader):
         return super().construct_document(node)
 
 
-def load_config(path: Path) -> LoadedConfig:
-    """Load and validate a config.yaml (or the config.yaml inside a directory)."""
+def load_config(path: Path, *, target: str | None = None) -> LoadedConfig:
+    """Load and validate a config.yaml (or the config.yaml inside a directory). `target`
+    (`bei build --target`): `cpu` or a Truss accelerator (`H100`, `L4:2`) replacing
+    `resources.accelerator` before validation, so every hardware rule judges the target built."""
     path = Path(path)
     if path.is_dir():
         path = path / CONFIG_FILENAME
@@ -79,7 +84,7 @@ def load_config(path: Path) -> LoadedConfig:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
-    return _validate(text, source=str(path), path=path)
+    return _validate(text, source=str(path), path=path, target=target)
 
 
 def load_config_text(text: str, *, base_dir: Path, source: str = CONFIG_FILENAME) -> LoadedConfig:
@@ -113,7 +118,7 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source} is not valid YAML: {exc}") from None
 
 
-def _validate(text: str, *, source: str, path: Path) -> LoadedConfig:
+def _validate(text: str, *, source: str, path: Path, target: str | None = None) -> LoadedConfig:
     data = parse_yaml(text, source)
     if data is None:
         raise ConfigError(f"{source} is empty", hint=MINIMAL_CONFIG_HINT)
@@ -124,6 +129,8 @@ def _validate(text: str, *, source: str, path: Path) -> LoadedConfig:
             hint=MINIMAL_CONFIG_HINT,
         )
     warnings: list[str] = []
+    if target is not None:
+        warnings.append(retarget(data, target))
     base_dir = path.parent.resolve()
     try:
         config = BeiConfig.model_validate(
@@ -200,3 +207,27 @@ def _duplicate_keys(
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from _duplicate_keys(item, (*loc, index), visited)
+
+
+def retarget(data: dict[str, Any], target: str) -> str:
+    """Point the raw config at `target` (`cpu` or a Truss accelerator); returns the note the
+    user sees. The override is checked like the config's own value, with `--target` named."""
+    if target != CPU_TARGET:
+        try:
+            parse_accelerator(target)
+        except PydanticCustomError as exc:
+            allowed = (CPU_TARGET, *ACCELERATOR_TYPES)
+            guess = (exc.context or {}).get("hint")
+            raise ConfigError(
+                f"--target {target!r}: {exc.message()}{f'; {guess}' if guess else ''}",
+                param="--target",
+                hint=f"Use one of: {', '.join(allowed)} (a GPU may carry a count, e.g. H100:2).",
+            ) from None
+    resources = data.get("resources")
+    if not isinstance(resources, dict):
+        resources = data["resources"] = {}
+    was = resources.get("accelerator")
+    resources["accelerator"] = None if target == CPU_TARGET else target
+    if target == CPU_TARGET and resources.get("use_gpu"):
+        resources["use_gpu"] = False
+    return f"--target {target} replaces resources.accelerator ({was or 'none'}) for this build."

@@ -13,7 +13,7 @@ from pydantic import Field
 from bei_cli.config.base import ConfigModel
 
 EngineChoice = Literal["auto", "torch", "onnx", "fake"]
-DtypeChoice = Literal["auto", "float32", "bfloat16"]
+DtypeChoice = Literal["auto", "float32", "bfloat16", "float16"]
 
 
 class BeiOptions(ConfigModel):
@@ -33,9 +33,11 @@ class BeiOptions(ConfigModel):
     dtype: DtypeChoice = Field(
         default="auto",
         description="Weight/activation dtype when quantization_type is no_quant: float32, "
-        "bfloat16, or auto (on a CPU: bfloat16 only where it has native bf16 -- the "
-        "avx512_bf16 or amx_bf16 flag -- else float32; bfloat16 on GPU). Every build other "
-        "than torch float32 passes the accuracy gate.",
+        "bfloat16, float16, or auto (on a CPU: bfloat16 only where it has native bf16 -- the "
+        "avx512_bf16 or amx_bf16 flag -- else float32; on a GPU, BEI's rules: float16 for "
+        "encoder_bert (bfloat16 where the checkpoint is bfloat16 or its family overflows "
+        "float16, and as the fallback should float16 fail the accuracy gate), bfloat16 for "
+        "encoder). Every build other than torch float32 passes the accuracy gate.",
     )
     accuracy_floor: float | None = Field(
         default=None,
@@ -85,12 +87,13 @@ class BeiOptions(ConfigModel):
         return "torch" if self.engine == "auto" else self.engine
 
     def resolved_dtype(
-        self, *, on_gpu: bool, cpu_bf16: bool = False
-    ) -> Literal["float32", "bfloat16"]:
-        """`cpu_bf16`: the CPU has native bf16 (see bei_cli.hardware)."""
+        self, *, cpu_bf16: bool = False
+    ) -> Literal["float32", "bfloat16", "float16"]:
+        """A CPU target's dtype. `cpu_bf16`: the CPU has native bf16 (see bei_cli.hardware).
+        GPU targets follow BEI's rules instead (bei_cli.quantize.plan.cuda_precisions)."""
         if self.dtype != "auto":
             return self.dtype
-        return "bfloat16" if on_gpu or cpu_bf16 else "float32"
+        return "bfloat16" if cpu_bf16 else "float32"
 
     def resolved_auto_truncate(self, base_model: str) -> bool:
         if self.auto_truncate is not None:

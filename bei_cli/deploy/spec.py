@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from bei_cli.config.schema import BeiConfig
 from bei_cli.deploy.gpu import GPU_PRODUCTS
 from bei_cli.engine.manifest import Manifest
+from bei_cli.engine.placement import GPU_ENGINES
 from bei_cli.errors import ConfigError, UnsupportedHardwareError
 from bei_cli.server.settings import ServerSettings
 
@@ -18,8 +19,6 @@ CONTAINER_PORT = 8080
 # The image's entrypoint is `bei serve /opt/bei/artifact`; these are its arguments.
 SERVE_ARGS: tuple[str, ...] = ("--host", "0.0.0.0", "--port", str(CONTAINER_PORT))
 API_KEY_ENV = "BEI_API_KEY"  # `bei serve --api-key` reads it
-# Engines that can use a GPU (`bei serve --device cuda`); onnx runs on CPU only.
-GPU_ENGINES = frozenset({"torch", "fake"})
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # Service names: RFC 1035
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
@@ -125,16 +124,25 @@ def deploy_spec(config: BeiConfig, manifest: Manifest, options: DeployOptions) -
 
 
 def gpu_for(config: BeiConfig, manifest: Manifest, product: str | None) -> Gpu | None:
+    """The GPU the artifact was built for. `bei build` writes the config it built from (with
+    any `--target` resolved) next to the artifact, so the two agree unless someone pairs an
+    artifact with another config: a CPU artifact deploys on CPU nodes, a cuda one on its GPU's."""
     accelerator = config.resources.accelerator
-    if accelerator is None:
+    built_for = manifest.accelerator if manifest.device_kind == "cuda" else None
+    if built_for is None and accelerator is None:
         return None
-    if manifest.engine not in GPU_ENGINES:
+    if accelerator is None or built_for != accelerator.type:
+        runs = (
+            ""
+            if manifest.engine in GPU_ENGINES
+            else f" (its {manifest.engine} engine runs on CPU only)"
+        )
         raise UnsupportedHardwareError(
-            f"resources.accelerator is {accelerator}, but the artifact's {manifest.engine} "
-            "engine runs on CPU only.",
+            f"the artifact was built for {built_for or 'a CPU'}{runs}, but its config asks for "
+            f"{accelerator or 'no GPU'}.",
             param="resources.accelerator",
-            hint="Build with `bei: {engine: torch}` for a GPU, or remove resources.accelerator "
-            "to deploy on CPU nodes.",
+            hint="Deploy with the config.yaml `bei build` wrote next to the artifact, or rebuild "
+            f"for the hardware you deploy on (`bei build --target {accelerator or 'cpu'}`).",
         )
     return Gpu(count=accelerator.count, product=product or GPU_PRODUCTS[accelerator.type])
 

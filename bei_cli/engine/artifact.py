@@ -7,6 +7,7 @@ sha256 unless told not to) and opens the engine through the `ENGINE_OPENERS` tab
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from bei_cli.engine.base import Engine, EngineInfo
 from bei_cli.engine.fake import FakeEngine
 from bei_cli.engine.manifest import MANIFEST_NAME, REBUILD_HINT, FileRecord, Manifest
+from bei_cli.engine.placement import AUTO, place_here
 from bei_cli.errors import ArtifactError, UnsupportedHardwareError
 
 MODEL_DIR = "model"  # the checkpoint files inside an artifact
@@ -143,10 +145,22 @@ ENGINE_OPENERS: dict[str, Callable[[Path, Manifest, str], Engine]] = {
 
 
 def load_engine(
-    artifact_dir: Path, *, device: str = "cpu", verify: bool = True
+    artifact_dir: Path,
+    *,
+    device: str = AUTO,
+    verify: bool = True,
+    dtype: str | None = None,
 ) -> tuple[Engine, Manifest]:
-    """Open the engine of a built artifact. `verify=False` skips the sha256 pass (sizes stay)."""
+    """Open the engine of a built artifact. `verify=False` skips the sha256 pass (sizes stay).
+    `device` "auto": the artifact's kind where this machine has it (a cuda artifact falls back
+    to the CPU with one warning, see engine.placement); `dtype` overrides the placement's (the
+    build's smoke test and gate run the target's own dtype)."""
     manifest = read_manifest(artifact_dir)
+    if dtype is None:
+        placement = place_here(manifest, device)
+        device, dtype = placement.device, placement.dtype
+    elif device == AUTO:
+        device = "cpu"
     opener = ENGINE_OPENERS.get(manifest.engine)
     if opener is None:
         raise ArtifactError(
@@ -155,4 +169,5 @@ def load_engine(
             hint=REBUILD_HINT,
         )
     verify_files(artifact_dir, manifest, hashes=verify)
-    return opener(artifact_dir, manifest, device), manifest
+    run_as = manifest if dtype == manifest.dtype else dataclasses.replace(manifest, dtype=dtype)
+    return opener(artifact_dir, run_as, device), manifest

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from bei_cli.errors import UnsupportedModelError
+from bei_cli.errors import EngineError, UnsupportedModelError
 from bei_cli.inspect.profile import Attention
 
 # Two probe sequences that share their first token and differ after it.
@@ -60,4 +60,11 @@ def attends_bidirectionally(model: torch.nn.Module) -> bool:
             input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True
         )
     first = output.hidden_states[-1][:, 0].float()
+    if not bool(torch.isfinite(first).all()):
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        raise EngineError(
+            f"{type(model).__name__} computes non-finite hidden states in {dtype} (overflow).",
+            hint="float16 overflows for some checkpoints: use bfloat16 or float32 "
+            "(`bei: {dtype: bfloat16}`).",
+        )
     return bool((first[0] - first[1]).abs().max() > PROBE_TOLERANCE)

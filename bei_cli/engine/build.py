@@ -42,6 +42,7 @@ from bei_cli.engine.artifact import (
 from bei_cli.engine.base import Batch, Engine
 from bei_cli.engine.checkpoint_files import Progress, copy_serving_files
 from bei_cli.engine.manifest import AccuracyRecord, Limits, Manifest, SourceRecord
+from bei_cli.engine.placement import cuda_available
 from bei_cli.engine.quantizers import as_the_target_computes, quantize
 from bei_cli.engine.selection import (
     REPORT_NAME,
@@ -110,9 +111,14 @@ def write_engine_files(
 class Staged:
     staging: Path
     manifest: Manifest
-    candidate: Candidate
+    spec: ArtifactSpec
     accuracy: AccuracyResult | None  # None: not gated (the fp32 torch reference)
     engine: Engine  # kept open: candidates are timed against each other after staging
+    device: str = "cpu"
+
+    @property
+    def candidate(self) -> Candidate:
+        return Candidate(self.spec.engine, self.spec.dtype)
 
 
 def build_artifact(
@@ -135,21 +141,51 @@ def build_artifact(
     check_target(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     gate = Gate(task=profile.task, max_seq_len=int(spec.limits["max_seq_len"]))
+    device = build_device(spec.device_kind)
+    if spec.device_kind != device:
+        report(
+            f"building for {spec.accelerator or spec.device_kind} on this machine's {device}: "
+            "the smoke test and the accuracy gate run the target's dtype on the CPU"
+        )
     stagings: list[Path] = []
+    timed = spec.timed and len(choices) > 1
     try:
         staged = []
         for choice in choices:
             stagings.append(Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent)))
             candidate = dataclasses.replace(spec, engine=choice.engine, dtype=choice.dtype)
-            timed = len(choices) > 1
-            staged.append(stage(model_dir, profile, stagings[-1], candidate, gate, timed, report))
-        winner = staged[0] if len(staged) == 1 else select(staged, gate.batches, report)
+            fallback = not timed and choice != choices[-1]
+            try:
+                staged.append(
+                    stage(
+                        model_dir, profile, stagings[-1], candidate, gate, timed or fallback, report
+                    )
+                )
+            except BeiError as exc:  # e.g. float16 overflowing to inf in the smoke test
+                if not fallback:
+                    raise
+                report(f"{choice} failed: {exc.message}; trying the next candidate")
+                continue
+            if not timed and (staged[-1].accuracy is None or staged[-1].accuracy.passed):
+                break
+            if fallback:
+                report(f"{choice} failed its accuracy gate; trying the next candidate")
+        # Not timed: the last staged candidate passed its gate (a failing last one raised).
+        winner = select(staged, gate.batches, report) if timed else staged[-1]
         move_into_place(winner.staging, out_dir)
     finally:
         for staging in stagings:
             shutil.rmtree(staging, ignore_errors=True)
     report(f"wrote {out_dir}")
     return winner.manifest
+
+
+def build_device(device_kind: str) -> str:
+    """Where the build runs an engine: a cuda artifact on this machine's GPU if it has one, else
+    on the CPU, which then stands in for the GPU's arithmetic (same dtype, CPU kernels)."""
+    if device_kind != "cuda":
+        return "cpu"
+    return "cuda" if cuda_available() else "cpu"
 
 
 def describe(spec: ArtifactSpec) -> str:
@@ -179,6 +215,7 @@ def stage(
 ) -> Staged:
     """Build one candidate into `staging`: files, manifest, smoke test, gate (timed later)."""
     staging.chmod(0o755)
+    device = build_device(spec.device_kind)
     gated = is_gated(spec, timed)
     copy_serving_files(model_dir, staging / MODEL_DIR, profile, report)
     if gated or timed:
@@ -198,9 +235,10 @@ def stage(
         source=source_from(spec.source),
         files=record_files(staging),
         api_key_secret=spec.api_key_secret,
+        accelerator=spec.accelerator,
     )
     write_manifest(staging, manifest)
-    engine = smoke_test(staging, manifest, report)
+    engine = smoke_test(staging, manifest, report, device=device)
     accuracy = None
     if gated:
         floor = spec.accuracy_floor
@@ -208,12 +246,27 @@ def stage(
             floor = default_floor(spec.dtype, spec.quantization)
         judged = as_the_target_computes(engine, staging / MODEL_DIR, spec, report)
         accuracy = gate.judge(judged, floor)
-        report(f"accuracy gate, {describe(spec)}: {accuracy.describe()}")
+        arithmetic = gate_arithmetic(spec, device)
+        report(f"accuracy gate, {arithmetic}: {accuracy.describe()}")
         if not timed:
             require_floor(accuracy, f"{spec.engine} {spec.dtype} {spec.quantization}")
-        manifest = dataclasses.replace(manifest, accuracy=accuracy_record(accuracy))
+        record = dataclasses.replace(accuracy_record(accuracy), arithmetic=arithmetic)
+        manifest = dataclasses.replace(manifest, accuracy=record)
         write_manifest(staging, manifest)
-    return Staged(staging, manifest, Candidate(spec.engine, spec.dtype), accuracy, engine)
+    return Staged(staging, manifest, spec, accuracy, engine, device)
+
+
+def gate_arithmetic(spec: ArtifactSpec, device: str) -> str:
+    """What the gate ran, for the manifest: the target's arithmetic, and where it ran."""
+    plan = spec.quant_plan
+    gemms = ""
+    if plan is not None and plan.activations in ("fp8", "fp4") and spec.device_kind == "cuda":
+        gemms = f", {plan.activations.upper()} GEMMs"
+    what = f"{spec.engine} {spec.dtype}{gemms}"
+    if spec.device_kind == "cuda" and device == "cpu":
+        target = spec.accelerator or "the GPU"
+        return f"{what} emulated for {target} on the build machine's CPU (torch CPU kernels)"
+    return f"{what} on the build machine's {device.upper() if device == 'cpu' else 'GPU'}"
 
 
 def select(staged: Sequence[Staged], batches: Sequence[Batch], report: Progress) -> Staged:
@@ -294,11 +347,14 @@ def smoke_batch(model_dir: Path, max_seq_len: int) -> Batch:
     return Batch.from_sequences(tokenized_texts(model_dir, SMOKE_TEXTS, max_seq_len))
 
 
-def smoke_test(artifact_dir: Path, manifest: Manifest, report: Progress) -> Engine:
-    """Load the engine from the staged artifact and run one small batch through it."""
-    report(f"smoke test: loading the {manifest.engine} engine ({manifest.dtype})")
+def smoke_test(
+    artifact_dir: Path, manifest: Manifest, report: Progress, *, device: str = "cpu"
+) -> Engine:
+    """Load the engine from the staged artifact and run one small batch through it, on `device`
+    in the artifact's own dtype (a cuda artifact built on a CPU: the CPU stands in)."""
+    report(f"smoke test: loading the {manifest.engine} engine ({manifest.dtype}, {device})")
     try:
-        engine, _ = load_engine(artifact_dir, device=manifest.device_kind, verify=False)
+        engine, _ = load_engine(artifact_dir, device=device, verify=False, dtype=manifest.dtype)
         output = engine.run(smoke_batch(artifact_dir / MODEL_DIR, manifest.limits.max_seq_len))
     except BeiError:
         raise

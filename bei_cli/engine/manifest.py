@@ -18,7 +18,9 @@ from bei_cli.inspect.profile import ModelProfile
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-OPTIONAL_KEYS = frozenset({"files", "revision", "api_key_secret", "accuracy", "extra"})
+OPTIONAL_KEYS = frozenset(
+    {"files", "revision", "api_key_secret", "accuracy", "extra", "accelerator", "arithmetic"}
+)
 REBUILD_HINT = "Rebuild the artifact with `bei build` (this bei reads manifest format 1)."
 
 
@@ -60,6 +62,8 @@ class AccuracyRecord:
     texts: int  # held-out texts scored
     reference: str  # what it was compared with, e.g. "torch float32"
     extra: dict[str, float] = field(default_factory=dict)  # e.g. {"mean cosine": ...}
+    # What arithmetic the gate ran, and where: a GPU target's build on a CPU emulates it.
+    arithmetic: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class Manifest:
     # The NAME of the secret holding the API key clients must send; the key itself is looked up
     # when serving and never stored.
     api_key_secret: str | None = None
+    # The Truss GPU type a cuda artifact was built for (`resources.accelerator` or --target).
+    accelerator: str | None = None
     # The accuracy gate's result; None for the fp32 torch reference itself (nothing to compare).
     accuracy: AccuracyRecord | None = None
     format_version: int = FORMAT_VERSION
@@ -142,6 +148,7 @@ def _decode(data: dict[str, Any]) -> Manifest:
         source=SourceRecord(**data["source"]),
         files=files,
         api_key_secret=data.get("api_key_secret"),
+        accelerator=data.get("accelerator"),
         accuracy=_accuracy(data.get("accuracy")),
     )
 
@@ -157,4 +164,5 @@ def _accuracy(data: dict[str, Any] | None) -> AccuracyRecord | None:
         texts=int(data["texts"]),
         reference=str(data["reference"]),
         extra={str(k): float(v) for k, v in data.get("extra", {}).items()},
+        arithmetic=str(data.get("arithmetic", "")),
     )

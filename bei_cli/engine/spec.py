@@ -21,11 +21,16 @@ class ArtifactSpec:
     default_route: str
     served_model_name: str
     source: Mapping[str, str | None]  # {"source", "repo", "revision"}; anything else is dropped
-    device_kind: str = "cpu"
+    device_kind: str = "cpu"  # what the artifact is for: "cpu" or "cuda"
+    accelerator: str | None = None  # the Truss GPU type of a cuda artifact, e.g. "H100"
     api_key_secret: str | None = None  # a secret's name, never its value
     # More than one: build, gate and time each, keep the fastest accurate one (the first is the
     # preferred one on a near-tie). Empty: just (engine, dtype), nothing timed.
     candidates: tuple[Candidate, ...] = ()
+    # True: time the candidates here and keep the fastest accurate one (a CPU target: this
+    # machine). False: the candidates are fallbacks in order, the first accurate one is kept (a
+    # GPU target, which this machine cannot time).
+    timed: bool = True
     accuracy_floor: float | None = None  # None: the gate's default for the precision
     quant_plan: QuantPlan | None = field(default=None, repr=False)  # for quantizers that read it
     # trt_llm.build.quantization_config: calibration texts used and their longest length.

@@ -64,6 +64,9 @@ class QuantPlan:
     notes: tuple[str, ...] = ()  # fallbacks and caveats the user should see
     accuracy_metric: str = "cosine"
     accuracy_floor: float | None = None  # the gate's default floor; None: no gate (fp32)
+    # CUDA: the precision of the parts not quantized, then the fallback if the first fails its
+    # accuracy gate (BEI-Bert fp16 -> bf16). Empty on a CPU, whose engines are measured instead.
+    compute: tuple[Precision, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,9 @@ RULES: dict[str, QuantRule] = {
     ),
 }
 
+# Families whose activations leave float16's range (EmbeddingGemma is published bf16/fp32-only).
+FP16_UNSAFE_MODEL_TYPES = frozenset({"gemma", "gemma2", "gemma3", "gemma3_text"})
+
 ALL_TASKS = frozenset(ACCURACY_METRIC_BY_TASK)
 INT8_TASKS = frozenset({"embed"})  # the ONNX Runtime engine serves embedders only
 # What this release can build: quantization type -> target kind -> tasks. Everything else is
@@ -139,6 +145,12 @@ IMPLEMENTED: dict[str, dict[str, frozenset[str]]] = {
     "fp8": {"cpu": ALL_TASKS, "cuda": ALL_TASKS},
     "fp8_kv": {"cpu": ALL_TASKS, "cuda": ALL_TASKS},
     "fp8_mlp_only": {"cpu": ALL_TASKS, "cuda": ALL_TASKS},
+    # NVFP4 for Blackwell (the cc >= 10.0 check refuses older GPUs, the CPU landing refuses CPUs):
+    # calibrated on the build machine's CPU, judged by emulating the FP4 GEMMs there, served
+    # dequantized off Blackwell and with FP4 GEMMs on it (that path untested until a B200 runs it).
+    "fp4": {"cuda": ALL_TASKS},
+    "fp4_kv": {"cuda": ALL_TASKS},
+    "fp4_mlp_only": {"cuda": ALL_TASKS},
 }
 
 
@@ -147,13 +159,21 @@ def is_implemented(quantization_type: str, task: str, hardware: Hardware) -> boo
 
 
 def plan_quantization(
-    quantization_type: str, *, base_model: str, task: str, hardware: Hardware
+    quantization_type: str,
+    *,
+    base_model: str,
+    task: str,
+    hardware: Hardware,
+    checkpoint_needs_bf16: bool = False,
 ) -> QuantPlan:
-    """What `quantization_type` means for an encoder of `task` on `hardware`, or why it cannot."""
+    """What `quantization_type` means for an encoder of `task` on `hardware`, or why it cannot.
+    `checkpoint_needs_bf16`: see `needs_bf16` (it moves BEI-Bert on a GPU from fp16 to bf16)."""
     if quantization_type not in RULES:
         raise ValueError(f"unknown quantization_type {quantization_type!r}")
     rule = RULES[quantization_type]
     plan = LANDING[hardware.kind](rule, hardware, quantization_type)
+    if hardware.kind == "cuda" and plan.supported:
+        plan = _sixteen_bit(plan, hardware, base_model, checkpoint_needs_bf16)
     notes = list(plan.notes)
     if rule.kv_variant:
         notes.insert(0, KV_NOTE)
@@ -175,28 +195,72 @@ def plan_quantization(
     )
 
 
+def cuda_precisions(
+    base_model: str, capability: tuple[int, int], *, needs_bf16: bool
+) -> tuple[Precision, ...]:
+    """BEI's 16-bit rule on a GPU, first the precision it runs, then the build's fallback should
+    the first fail its accuracy gate: BEI-Bert (encoder_bert) runs fp16, bf16 where the checkpoint
+    needs bf16's range; BEI (encoder) runs bf16. Without bf16 tensor cores (Turing, Volta) a
+    checkpoint that needs bf16's range runs fp32 rather than overflow in fp16."""
+    bf16 = supports_bf16(capability)
+    if needs_bf16:
+        return ("bf16",) if bf16 else ("fp32",)
+    if base_model == "encoder_bert":
+        return ("fp16", "bf16") if bf16 else ("fp16", "fp32")
+    return ("bf16",) if bf16 else ("fp16", "fp32")
+
+
+def needs_bf16(model_type: str, checkpoint_dtype: str | None) -> bool:
+    """A checkpoint saved in bfloat16, or a family whose activations leave float16's range."""
+    return checkpoint_dtype == "bfloat16" or model_type in FP16_UNSAFE_MODEL_TYPES
+
+
 def _on_cuda(rule: QuantRule, hardware: Hardware, name: str) -> QuantPlan:
     capability = hardware.compute_capability or (0, 0)
-    default: Precision = "bf16" if supports_bf16(capability) else "fp16"
     if rule.refused:
         return _refused(name, hardware, rule.refused)
     if rule.min_capability and capability < rule.min_capability:
         return _refused(name, hardware, _too_old(rule, hardware, name))
-    notes: tuple[str, ...] = ()
-    if default == "fp16":
-        notes = (f"{hardware.name} has no bf16 compute; 16-bit parts run in fp16.",)
     return QuantPlan(
         quantization=name,
         hardware=str(hardware),
-        weights=rule.weights or default,
-        activations=rule.activations or default,
+        weights=rule.weights,  # None: the 16-bit precision, set by _sixteen_bit
+        activations=rule.activations,
         kv="none",
         layers=rule.layers,
         engine="torch",
         supported=True,
         implemented=False,
         reason=f"{rule.description}; target {hardware}.",
-        notes=notes,
+    )
+
+
+def _sixteen_bit(plan: QuantPlan, hardware: Hardware, base_model: str, bf16: bool) -> QuantPlan:
+    """A supported CUDA plan's 16-bit parts: everything for no_quant, the rest of the model (the
+    parts a quantized row leaves unquantized) otherwise."""
+    precisions = cuda_precisions(base_model, hardware.compute_capability or (0, 0), needs_bf16=bf16)
+    if plan.weights is not None:  # fp8 / fp4 need cc >= 8.9, which all have bf16
+        precisions = ("bf16",)
+    first = precisions[0]
+    notes = list(plan.notes)
+    if first == "fp32":
+        notes.append(
+            f"{hardware.name} has no bf16 compute and this checkpoint needs bf16's range: it "
+            "runs fp32, not fp16."
+        )
+    elif first == "fp16" and not supports_bf16(hardware.compute_capability or (0, 0)):
+        notes.append(f"{hardware.name} has no bf16 compute; 16-bit parts run in fp16.")
+    if len(precisions) > 1:
+        notes.append(
+            f"{first} first; should {first} fail the smoke test or the accuracy gate, the build "
+            f"keeps {precisions[1]} instead."
+        )
+    return replace(
+        plan,
+        weights=plan.weights or first,
+        activations=plan.activations or first,
+        compute=precisions,
+        notes=tuple(notes),
     )
 
 
@@ -254,7 +318,9 @@ def _cpu_refuse(rule: QuantRule, hardware: Hardware, name: str) -> QuantPlan:
         hardware,
         f"{name} ({rule.description}) needs CUDA compute capability >= "
         f"{_cc(rule.min_capability or FP4_MIN_CAPABILITY)} (Blackwell: B200, B300, GB300, "
-        "RTX_PRO_6000, B10); a CPU can neither calibrate nor serve NVFP4.",
+        "RTX_PRO_6000, B10); a CPU has no FP4 units to serve NVFP4. Build for the Blackwell "
+        "target instead (resources.accelerator: B200, or bei build --target B200): the build "
+        "calibrates on this CPU.",
     )
 
 

@@ -24,6 +24,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "oci": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect", "image"}
     | {"registry"},
     "errors": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"},
+    # the one hardware table: every layer reads it, so it reads none of them
+    "hardware": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"}
+    | {"quantize", "deploy", "image", "registry", "oci", "errors"},
 }
 
 

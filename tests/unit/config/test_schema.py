@@ -261,8 +261,8 @@ def test_the_bei_block_defaults_and_resolution() -> None:
     bert = load(config_dict()).config
     assert bert.bei == BeiOptions()
     assert (bert.bei.resolved_engine, bert.auto_truncate) == ("torch", True)
-    assert bert.bei.resolved_dtype(on_gpu=False) == "float32"
-    assert bert.bei.resolved_dtype(on_gpu=True) == "bfloat16"
+    assert bert.bei.resolved_dtype() == "float32"
+    assert bert.bei.resolved_dtype(cpu_bf16=True) == "bfloat16"
     causal = load(config_dict(base_model="encoder")).config
     assert causal.auto_truncate is False
     assert causal.served_model_name == "test-model"

@@ -32,10 +32,14 @@ def write_build(
         top_level["secrets"] = {api_key_secret: None}
     document = config_dict(accelerator=accelerator, bei=bei, **top_level)
     (root / "config.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    # What `bei build` writes: a GPU engine for a GPU config is a cuda artifact for that GPU;
+    # an onnx engine is always a CPU artifact (a deliberately mismatched pair with a GPU config).
+    gpu = accelerator.split(":")[0] if accelerator and engine != "onnx" else None
     manifest = Manifest(
         engine=engine,
-        dtype="float32",
-        device_kind="cpu",
+        dtype="float16" if gpu else "float32",
+        device_kind="cuda" if gpu else "cpu",
+        accelerator=gpu,
         quantization="no_quant",
         profile=MINILM_PROFILE,
         limits=Limits(

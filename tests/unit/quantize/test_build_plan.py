@@ -117,8 +117,12 @@ def test_dry_run_prints_both_plans_for_no_quant(
         main([*argv, "--cache-dir", str(tmp_path / "cache")])
     err = capsys.readouterr().err
     assert caught.value.code == 0
-    assert "  weights: bf16" in err and "  implemented: True" in err
+    # BEI-Bert on an H100: fp16 (bf16 as the fallback), and both plans say so.
+    assert "  weights: fp16" in err and "  implemented: True" in err
     assert f"plan for {config_path}: would write {tmp_path / 'out'}" in err
+    for line in ("  device_kind: cuda", "  accelerator: H100", "  dtype: float16"):
+        assert line in err, line
+    assert "  candidates: torch float16, torch bfloat16" in err
 
 
 TORCH32, TORCH16, ONNX32 = (
@@ -138,8 +142,16 @@ TORCH32, TORCH16, ONNX32 = (
         # an explicit engine is not measured; dtype auto follows the CPU's native bf16
         ("no_quant", None, {"engine": "torch"}, True, "torch", "bfloat16", ()),
         ("no_quant", None, {"engine": "onnx"}, True, "onnx", "float32", ()),
-        # a GPU target is not this machine: nothing to measure here
-        ("no_quant", "H100", {}, True, "torch", "float32", ()),
+        # a GPU target is not this machine: BEI's dtype, its fallback next, nothing measured
+        (
+            "no_quant",
+            "H100",
+            {},
+            True,
+            "torch",
+            "float16",
+            (Candidate("torch", "float16"), TORCH16),
+        ),
         # weights_int8: the onnx engine's int8 graph, whatever the CPU
         ("weights_int8", None, {}, True, "onnx", "float32", ()),
         ("weights_kv_int8", None, {"engine": "onnx"}, False, "onnx", "float32", ()),
