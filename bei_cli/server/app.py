@@ -224,7 +224,7 @@ def create_app(
     auth = [Depends(ApiKeyAuth(settings.api_key))]
     app.include_router(health.open_router)
     app.include_router(health.info_router, dependencies=auth)
-    install_model_routes(app, profile.task, auth)
-    install_openapi(app, limits_of(state))
+    install_model_routes(app, auth)
+    install_openapi(app, profile.task, limits_of(state))
     _add_middlewares(app, state, tracer_provider)
     return app

@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.params import Depends
-from fastapi.routing import APIRoute
 
 from bei_cli.inspect.profile import Task
 from bei_cli.server.capabilities import serves
@@ -40,16 +39,14 @@ MODEL_ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
-def install_model_routes(app: FastAPI, task: Task, dependencies: Sequence[Depends]) -> None:
+def install_model_routes(app: FastAPI, dependencies: Sequence[Depends]) -> None:
     for router in MODEL_ROUTERS:
-        app.include_router(router, dependencies=dependencies)
-    for route in app.routes:
-        if isinstance(route, APIRoute) and not serves(task, route.path):
-            route.include_in_schema = False
+        app.include_router(router, dependencies=list(dependencies))
 
 
-def install_openapi(app: FastAPI, limits: ModelLimits) -> None:
-    """`app.openapi()` (and /openapi.json) with this model's limits in the schemas."""
+def install_openapi(app: FastAPI, task: Task, limits: ModelLimits) -> None:
+    """`app.openapi()` (and /openapi.json): the paths a `task` model serves, with its limits in
+    the schemas."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -60,6 +57,8 @@ def install_openapi(app: FastAPI, limits: ModelLimits) -> None:
                 description=app.description,
                 routes=app.routes,
             )
+            paths = document.get("paths", {})
+            document["paths"] = {path: ops for path, ops in paths.items() if serves(task, path)}
             app.openapi_schema = apply_limits(document, limits)
         return app.openapi_schema
 

@@ -1,6 +1,6 @@
-"""What every request model is built from: strict JSON types (no bool -> int, no 1.0 -> 1, no
-"true" -> bool coercion), non-empty texts and lists, and markers for the limits that depend on the
-loaded model (vocabulary, embedding size, batch size, prompt names).
+"""What every request model is built from: strict JSON types (no bool -> int, no 1.5 -> 1, no
+"1" -> 1, no "true" -> bool coercion), non-empty texts and lists, and markers for the limits that
+depend on the loaded model (vocabulary, embedding size, batch size, prompt names).
 
 The markers (`x-bei-limit`) are replaced in each app's OpenAPI document by `apply_limits`, so the
 schema states exactly the limits the server enforces; the server enforces them where it always
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 LIMIT_KEY = "x-bei-limit"
 
@@ -28,9 +28,22 @@ class StrictRequest(BaseModel):
     model_config = ConfigDict(strict=True)
 
 
+def _whole_number(value: object) -> object:
+    """JSON Schema's `integer` is any number with a zero fractional part: 2.0 is the integer 2
+    (and schema-driven clients and fuzzers send it so). Booleans are not numbers in JSON."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Integer fields: JSON integers and whole-number floats; never true/false, 1.5 or "1". (The
+# bound goes before the validator, or pydantic leaves it out of the JSON schema.)
+WHOLE = BeforeValidator(_whole_number)
+NonNegativeInt = Annotated[int, Field(ge=0), WHOLE]
+PositiveInt = Annotated[int, Field(ge=1), WHOLE]
 # A text the model reads: empty ones are refused (400), as TEI does.
 Text = Annotated[str, Field(min_length=1)]
-TokenId = Annotated[int, Field(ge=0, json_schema_extra=marked("token-id"))]
+TokenId = Annotated[int, Field(ge=0, json_schema_extra=marked("token-id")), WHOLE]
 # One pre-tokenized input: used as given, cut to the maximum length when truncating.
 TokenIds = Annotated[list[TokenId], Field(min_length=1)]
 TextBatch = Annotated[list[Text], Field(min_length=1, json_schema_extra=marked("batch"))]
@@ -40,7 +53,7 @@ EmbeddingInput = (
     | TokenIds
     | Annotated[list[Text | TokenIds], Field(min_length=1, json_schema_extra=marked("batch"))]
 )
-Dimensions = Annotated[int, Field(ge=1, json_schema_extra=marked("dimensions"))]
+Dimensions = Annotated[int, Field(ge=1, json_schema_extra=marked("dimensions")), WHOLE]
 PromptName = Annotated[str, Field(json_schema_extra=marked("prompt-name"))]
 
 

@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -22,8 +23,10 @@ from bei_cli.engine.fake import fake_embedding
 from bei_cli.engine.manifest import Limits, Manifest, SourceRecord
 from bei_cli.server.tokenizer import TextTokenizer
 from tests.fixtures.models import TOKENIZER_FILES, minilm_dir
-from tests.integration.conftest import ServerProcess
 from tests.unit.server.support import DIM, MAX_SEQ_LEN, SCORING_MODELS, make_profile, scoring_model
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import ServerProcess
 
 MAX_CLIENT_BATCH = 64
 SERVED_NAME = "bei-fake"
@@ -62,6 +65,8 @@ class FakeServers:
         self.running: dict[str, ServerProcess] = {}
 
     def __call__(self, task: str, *extra: str) -> ServerProcess:
+        from tests.integration.conftest import ServerProcess  # conftest imports this module
+
         key = " ".join((task, *extra))
         if key not in self.running:
             artifact = write_fake_model_artifact(self.root / key.replace(" ", "_"), task)

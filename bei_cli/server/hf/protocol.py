@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from bei_cli.server.ner.aggregation import Strategy
-from bei_cli.server.wire import StrictRequest, Text, TextBatch
+from bei_cli.server.wire import NonNegativeInt, PositiveInt, StrictRequest, Text, TextBatch
 
 HfInputs = Text | TextBatch
 
@@ -19,8 +19,8 @@ class TextClassificationParameters(StrictRequest):
         description="The activation; null: the model's own (softmax, or sigmoid for one label "
         "and multi-label models), as transformers' pipeline.",
     )
-    top_k: int | None = Field(
-        default=None, ge=1, description="Keep the K best labels; null: all of them."
+    top_k: PositiveInt | None = Field(
+        default=None, description="Keep the K best labels; null: all of them."
     )
 
 
@@ -41,9 +41,8 @@ class TokenClassificationParameters(StrictRequest):
     ignore_labels: list[str] | None = Field(
         default=None, description='Labels left out of the reply; null: ["O"].'
     )
-    stride: int | None = Field(
+    stride: NonNegativeInt | None = Field(
         default=None,
-        ge=0,
         description="Accepted; over-long texts are truncated (the server's auto_truncate), "
         "not windowed.",
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from bei_cli.server.wire import StrictRequest, Text, TextBatch, marked
+from bei_cli.server.wire import NonNegativeInt, PositiveInt, StrictRequest, Text, TextBatch, marked
 
 TruncationDirection = Literal["Left", "Right", "left", "right"]
 
@@ -45,8 +45,8 @@ Documents = Annotated[
 class CohereRerankRequest(StrictRequest):
     query: Text = Field(description="The query every document is scored against.")
     documents: Documents = Field(description="The documents to rank: strings or {text} objects.")
-    top_n: int | None = Field(
-        default=None, ge=0, description="Return the N best results; null or 0: all of them."
+    top_n: NonNegativeInt | None = Field(
+        default=None, description="Return the N best results; null or 0: all of them."
     )
     return_documents: bool = Field(
         default=True, description="Include each document as {text} in its result (Jina, vLLM)."
@@ -82,12 +82,11 @@ class CohereV2RerankRequest(StrictRequest):
     )
     query: Text = Field(description="The query every document is scored against.")
     documents: TextBatch = Field(description="The documents to rank.")
-    top_n: int | None = Field(
-        default=None, ge=0, description="Return the N best results; null or 0: all of them."
+    top_n: NonNegativeInt | None = Field(
+        default=None, description="Return the N best results; null or 0: all of them."
     )
-    max_tokens_per_doc: int | None = Field(
+    max_tokens_per_doc: PositiveInt | None = Field(
         default=None,
-        ge=1,
         description="Accepted; each (query, document) pair is cut to the model's maximum "
         "length (the longer side first) whatever this says.",
     )
