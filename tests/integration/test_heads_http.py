@@ -38,6 +38,7 @@ NER_TEXTS = [
     "sarah works for acme corp in london",
 ]
 STRATEGIES = ["none", "simple", "first", "average", "max"]
+PIN_FP32 = "bei: {engine: torch, dtype: float32}\n"
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,11 @@ def served_head(
     name: str,
     route: str,
 ) -> Iterator[tuple[ServerProcess, Path]]:
-    """Build the named head checkpoint as an artifact, serve it, stop it afterwards."""
+    """Build the named head checkpoint as an artifact, serve it, stop it afterwards. The engine
+    and dtype are pinned to the fp32 torch reference: these tests check fp32 parity, which a
+    CPU with native bf16 would otherwise trade for speed under `engine: auto`."""
     model_dir = checkpoints(name)
-    config = local_config(model_dir, base_model="encoder_bert", route=route)
+    config = local_config(model_dir, base_model="encoder_bert", route=route) + PIN_FP32
     server = ServerProcess(build_from_yaml(tmp_path_factory.mktemp(name), env, config), env)
     yield server, model_dir
     server.stop()

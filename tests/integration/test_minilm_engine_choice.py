@@ -5,6 +5,7 @@ Runtime and keeps the fastest accurate one (figures in build_report.json, not th
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -109,19 +110,26 @@ def test_fp8_build_stores_float8_weights_and_serves_close_to_fp32(
     assert manifest["accuracy"]["floor"] == 0.99 and manifest["accuracy"]["value"] >= 0.99
     model_bytes = sum(f.stat().st_size for f in (artifact / "model").rglob("*") if f.is_file())
     assert (minilm_dir() / "model.safetensors").stat().st_size >= 3 * model_bytes
-    assert "accuracy gate, torch float32 fp8: min cosine" in log
+    gate_line = next(line for line in log.splitlines() if "accuracy gate" in line)
+    assert manifest["dtype"] in gate_line and "fp8" in gate_line and "min cosine" in gate_line
     assert served_cosines(artifact, hub_env, reference_model).min() >= 0.99
 
 
 def test_fp8_for_an_fp8_gpu_is_judged_as_fp8_gemms(tmp_path: Path, hub_env: dict[str, str]) -> None:
     """For an H100 the gate runs the float8 GEMMs the GPU will (torch's CPU kernel of
-    _scaled_mm): on MiniLM that costs more than the dequantized CPU path (min cosine ~0.9899
-    vs ~0.9944 on the held-out texts) and misses the 8-bit default floor, so the build stops."""
-    config = cpu_config("fp8").replace("model_name: minilm-cpu\n", "model_name: minilm-h100\n")
+    _scaled_mm). What it measures differs between CPUs (MiniLM: ~0.9899 min cosine here,
+    ~0.9916 on a Zen 4), so the test asserts properties that hold on any CPU: the Linears are
+    judged as FP8 GEMMs, the measured value is a sane 8-bit figure, and a floor above it is
+    refused with exit 5 and nothing left behind."""
+    config = cpu_config("fp8", "bei: {accuracy_floor: 0.999}\n").replace(
+        "model_name: minilm-cpu\n", "model_name: minilm-h100\n"
+    )
     (tmp_path / "config.yaml").write_text(config + "resources: {accelerator: H100}\n")
     out = tmp_path / "artifact"
     result = bei("build", str(tmp_path / "config.yaml"), "-o", str(out), "--no-image", env=hub_env)
     print(result.stderr[-2000:])
     assert "36 of 36 Linears as FP8 GEMMs, as H100" in result.stderr
-    assert result.returncode == 5 and "FAILS the floor 0.99" in result.stderr
+    measured = re.search(r"accuracy gate, [^:]*: min cosine ([0-9.]+)", result.stderr)
+    assert measured is not None and 0.98 <= float(measured.group(1)) < 0.999
+    assert result.returncode == 5 and "FAILS the floor 0.999" in result.stderr
     assert not out.exists()
