@@ -3,10 +3,16 @@ of the plan's engines, the artifact's device and the base's labels."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bei_cli.engine.selection import Candidate
+from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.errors import BuildError
+from bei_cli.image.build import BaseChoice
 from bei_cli.image.variants import VARIANTS, check_fits, variant_for, variants_for
+from tests.fixtures.images import write_tiny_base
 
 CPU_SLIM = {"io.bei.base.engines": "onnx,fake", "io.bei.base.devices": "cpu"}
 CPU = {"io.bei.base.engines": "torch,onnx,fake", "io.bei.base.devices": "cpu"}
@@ -69,3 +75,41 @@ def test_devices_come_from_the_variant_label_when_the_base_predates_the_devices_
 
 def test_a_foreign_base_without_labels_is_not_second_guessed() -> None:
     check_fits("docker.io/library/python:3.11", {}, {"torch"}, "cuda")
+
+
+def spec(engine: str, device_kind: str, *candidates: str) -> ArtifactSpec:
+    return ArtifactSpec(
+        engine=engine,
+        dtype="float16" if device_kind == "cuda" else "float32",
+        quantization="no_quant",
+        limits={},
+        default_route="/v1/embeddings",
+        served_model_name="m",
+        source={"source": "HF", "repo": "org/m", "revision": None},
+        device_kind=device_kind,
+        candidates=tuple(Candidate(e, "float32") for e in candidates),
+    )
+
+
+def test_bei_builds_base_choice_follows_the_plan(tmp_path: Path) -> None:
+    """The hook `bei build` runs between plan and engine build: a cuda plan takes the cached
+    cuda base and refuses a CPU one given by --base; an auto plan that may keep torch or onnx
+    needs a base that runs both."""
+    cache = tmp_path / "bases"
+    cpu = write_tiny_base(cache / "cpu", engines="torch,onnx,fake", tag="cpu", variant="cpu")
+    slim = write_tiny_base(tmp_path / "slim", engines="onnx,fake", tag="cpu-slim")
+    choice = BaseChoice(None, cache)
+    with pytest.raises(BuildError, match="no cuda base"):
+        choice(spec("torch", "cuda"))
+    cuda = write_tiny_base(
+        cache / "cuda", engines="torch,onnx,fake", tag="cuda", devices="cuda,cpu", variant="cuda"
+    )
+    choice(spec("torch", "cuda"))
+    assert choice.reference == cuda
+    with pytest.raises(BuildError, match="runs on cpu, and this is a cuda artifact"):
+        BaseChoice(cpu, cache)(spec("torch", "cuda"))
+    auto = spec("torch", "cpu", "torch", "onnx")
+    choice(auto)
+    assert choice.reference == cpu
+    with pytest.raises(BuildError, match="not torch"):
+        BaseChoice(slim, cache)(auto)
