@@ -104,6 +104,7 @@ def plan_artifact(
         source=source_record(config),
         device_kind=target.kind,
         accelerator=target.name if target.kind == "cuda" else None,
+        builder_gpus=build.num_builder_gpus,
         api_key_secret=options.api_key_secret,
         candidates=candidates if len(candidates) > 1 else (),
         # A GPU is not this machine: its candidates are fallbacks in order, never timed here.

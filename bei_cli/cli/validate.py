@@ -13,6 +13,7 @@ import typer
 
 from bei_cli.cli.options import ConfigPath
 from bei_cli.config.load import LoadedConfig, load_config
+from bei_cli.config.schema import BeiConfig
 
 HELP = (
     "Validate a Truss config.yaml offline (schema, cross-field rules, duplicate keys) and "
@@ -59,7 +60,7 @@ def summary_lines(loaded: LoadedConfig) -> list[str]:
         "quantization": build.quantization_type,
         "route": route or "auto (from the checkpoint's architecture)",
         "accelerator": f"{accelerator} per replica" if accelerator else "none (CPU)",
-        "engine": f"{config.bei.resolved_engine} (dtype {config.bei.dtype})",
+        "engine": engine_row(config),
         "auto_truncate": str(config.auto_truncate).lower(),
     }
     lines = [f"valid: {loaded.path}"]
@@ -70,3 +71,16 @@ def summary_lines(loaded: LoadedConfig) -> list[str]:
     if loaded.ignored:
         lines.append(f"ignored (valid Truss, unused by bei): {', '.join(loaded.ignored)}")
     return lines
+
+
+def engine_row(config: BeiConfig) -> str:
+    """What `bei validate` can say offline: the engine is settled by `bei build`, which reads the
+    checkpoint (and, on a CPU, measures the candidates); `--dry-run` prints its plan."""
+    options = config.bei
+    dtype = "" if options.dtype == "auto" else f", dtype {options.dtype}"
+    if options.engine != "auto":
+        return f"{options.engine}{dtype}"
+    gpu = config.resources.accelerator
+    if gpu is not None:
+        return f"auto: torch on {gpu.type} in BEI's dtype{dtype} (see `bei build --dry-run`)"
+    return f"auto: the fastest accurate CPU engine, measured by `bei build`{dtype}"

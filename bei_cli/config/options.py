@@ -82,10 +82,6 @@ class BeiOptions(ConfigModel):
         "under `secrets:` too.",
     )
 
-    @property
-    def resolved_engine(self) -> Literal["torch", "onnx", "fake"]:
-        return "torch" if self.engine == "auto" else self.engine
-
     def resolved_dtype(
         self, *, cpu_bf16: bool = False
     ) -> Literal["float32", "bfloat16", "float16"]:

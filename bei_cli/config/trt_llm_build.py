@@ -130,8 +130,16 @@ class TrtLlmBuild(ConfigModel):
     plugin_configuration: PluginConfiguration = ignored_factory(
         "TensorRT-LLM plugin switches.", PluginConfiguration
     )
-    num_builder_gpus: int | None = ignored(
-        "GPUs for Baseten's engine builder (>= 1).", strict=True, ge=1
+    num_builder_gpus: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        description="GPUs of the build machine the build may use (Baseten: its engine "
+        "builder's). bei runs the smoke test and the accuracy gate of a GPU target on the build "
+        "machine's first GPU where it has one (calibration runs on the CPU; no encoder bei serves "
+        "needs more than one GPU to calibrate), so values above 1 are accepted and reported. On "
+        "a build machine without a GPU it is ignored with a note: the target's arithmetic is "
+        "emulated on the CPU. null: as many as needed (one).",
     )
     gather_all_token_logits: bool = ignored("Return logits of all tokens (decoders).", False)
     strongly_typed: bool = ignored("Build a strongly typed TensorRT engine.", False)

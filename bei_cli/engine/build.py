@@ -142,11 +142,7 @@ def build_artifact(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     gate = Gate(task=profile.task, max_seq_len=int(spec.limits["max_seq_len"]))
     device = build_device(spec.device_kind)
-    if spec.device_kind != device:
-        report(
-            f"building for {spec.accelerator or spec.device_kind} on this machine's {device}: "
-            "the smoke test and the accuracy gate run the target's dtype on the CPU"
-        )
+    report(builder_note(spec, device))
     stagings: list[Path] = []
     timed = spec.timed and len(choices) > 1
     try:
@@ -178,6 +174,22 @@ def build_artifact(
             shutil.rmtree(staging, ignore_errors=True)
     report(f"wrote {out_dir}")
     return winner.manifest
+
+
+def builder_note(spec: ArtifactSpec, device: str) -> str:
+    """What the build machine does for this target, and what num_builder_gpus meant here."""
+    target = spec.accelerator or "this CPU"
+    if spec.device_kind == "cuda" and device == "cpu":
+        note = (
+            f"building for {target} on a machine without a GPU: the smoke test and the accuracy "
+            "gate emulate the target's arithmetic on the CPU"
+        )
+        if spec.builder_gpus is not None:
+            note += f" (num_builder_gpus {spec.builder_gpus} ignored: no GPU here)"
+        return note
+    used = "1 GPU" if device == "cuda" else "the CPU"
+    asked = "" if spec.builder_gpus is None else f"; num_builder_gpus {spec.builder_gpus}"
+    return f"building for {target} on {used}{asked}"
 
 
 def build_device(device_kind: str) -> str:

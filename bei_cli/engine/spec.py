@@ -23,6 +23,7 @@ class ArtifactSpec:
     source: Mapping[str, str | None]  # {"source", "repo", "revision"}; anything else is dropped
     device_kind: str = "cpu"  # what the artifact is for: "cpu" or "cuda"
     accelerator: str | None = None  # the Truss GPU type of a cuda artifact, e.g. "H100"
+    builder_gpus: int | None = None  # trt_llm.build.num_builder_gpus (reported; one is used)
     api_key_secret: str | None = None  # a secret's name, never its value
     # More than one: build, gate and time each, keep the fastest accurate one (the first is the
     # preferred one on a near-tie). Empty: just (engine, dtype), nothing timed.

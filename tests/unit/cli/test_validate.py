@@ -23,7 +23,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text(config_yaml(build={"num_builder_gpus": 1}))
+    path.write_text(config_yaml(build={"strongly_typed": True, "num_builder_gpus": 1}))
     return path
 
 
@@ -40,7 +40,8 @@ def test_valid_config_prints_a_summary(
         "quantization:    no_quant",
         "route:           /v1/embeddings",
         "accelerator:     L4 per replica",
-        "ignored (valid Truss, unused by bei): python_version, trt_llm.build.num_builder_gpus",
+        "engine:          auto: torch on L4 in BEI's dtype (see `bei build --dry-run`)",
+        "ignored (valid Truss, unused by bei): python_version, trt_llm.build.strongly_typed",
     ):
         assert expected in out
 

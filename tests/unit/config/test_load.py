@@ -141,14 +141,14 @@ def test_a_directory_means_its_config_yaml(tmp_path: Path) -> None:
 def test_ignored_keys_are_reported_once_in_order() -> None:
     text = GOOD + "build_commands: []\nruntime:\n  predict_concurrency: 4\n  health_checks: {}\n"
     text = text.replace(
-        "base_model: encoder_bert", "base_model: encoder_bert\n    num_builder_gpus: 2"
+        "base_model: encoder_bert", "base_model: encoder_bert\n    strongly_typed: true"
     )
     loaded = load_config_text(text, base_dir=Path("/tmp"))
     # build_commands: [] changes nothing, in Truss or bei, so it is not worth a mention.
     assert loaded.ignored == (
         "python_version",
         "runtime.predict_concurrency",
-        "trt_llm.build.num_builder_gpus",
+        "trt_llm.build.strongly_typed",
     )
 
 

@@ -51,7 +51,7 @@ def test_reference_covers_every_documented_block_and_marks_ignored_keys() -> Non
     text = render_markdown()
     for heading in ("## `trt_llm.build`", "## `trt_llm.runtime`", "## `bei`", "## `resources`"):
         assert heading in text
-    assert "| `num_builder_gpus` |" in text and "*ignored*" in text
+    assert "| `strongly_typed` |" in text and "*ignored*" in text
     assert "16384 (encoder), 8192 (encoder_bert)" in text
 
 

@@ -260,7 +260,7 @@ def test_resources_strings() -> None:
 def test_the_bei_block_defaults_and_resolution() -> None:
     bert = load(config_dict()).config
     assert bert.bei == BeiOptions()
-    assert (bert.bei.resolved_engine, bert.auto_truncate) == ("torch", True)
+    assert (bert.bei.engine, bert.auto_truncate) == ("auto", True)
     assert bert.bei.resolved_dtype() == "float32"
     assert bert.bei.resolved_dtype(cpu_bf16=True) == "bfloat16"
     causal = load(config_dict(base_model="encoder")).config
@@ -279,7 +279,7 @@ def test_the_bei_block_is_validated() -> None:
         "api_key_secret": "bei_api_key",
     }
     config = load(config_dict(bei=options, secrets={"bei_api_key": None})).config
-    assert config.bei.resolved_engine == "fake" and config.auto_truncate is False
+    assert config.bei.engine == "fake" and config.auto_truncate is False
     assert config.served_model_name == "minilm"
     error = rejected(config_dict(bei={"engine": "tensorrt", "max_client_batch_size": 0}))
     assert paths(error) == ["bei.engine", "bei.max_client_batch_size"]

@@ -133,3 +133,18 @@ def test_where_an_artifact_runs(
     )
     placement = place(manifest, device, cuda=cuda, cpu_bf16=bf16)
     assert (placement.device, placement.dtype, placement.fallback is not None) == want
+
+
+def test_num_builder_gpus_is_carried_and_reported(tiny: Path, tmp_path: Path) -> None:
+    lines: list[str] = []
+    build_for(tiny, tmp_path / "h100", "H100", lines, build={"num_builder_gpus": 2})
+    assert any(
+        "building for H100 on a machine without a GPU" in line
+        and "num_builder_gpus 2 ignored: no GPU here" in line
+        for line in lines
+    ), lines
+    loaded = load_config_text(
+        config_yaml(accelerator="H100", build={"num_builder_gpus": 2}), base_dir=tmp_path
+    )
+    assert "trt_llm.build.num_builder_gpus" not in loaded.ignored
+    assert pipeline.plan_artifact(loaded.config, MINILM_PROFILE).builder_gpus == 2
