@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.integration
 
 MAX_EXAMPLES = 15
 SEED = 1
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.mark.parametrize("task", ["embed", "rerank", "classify", "ner"])
@@ -26,6 +28,8 @@ def test_schemathesis_finds_nothing(fake_servers: FakeServers, task: str) -> Non
     result = subprocess.run(
         [
             cli,
+            "--config-file",
+            str(CONFIG),
             "run",
             f"{server.url}/openapi.json",
             "--checks",

@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from bei_cli.server.ner.aggregation import Strategy
 from bei_cli.server.rerank.protocol import TruncationDirection
-from bei_cli.server.wire import StrictRequest, Text, TextBatch
+from bei_cli.server.wire import StrictRequest, Text, TextBatch, marked
 
 # "text", ["t1", "t2"], or the documented batch form [["t1"], ["t2", "t3"]] (flattened; the
 # flattened count is what max_client_batch_size limits).
-TokensInput = Text | TextBatch | list[TextBatch]
+TokensInput = (
+    Text
+    | TextBatch
+    | Annotated[list[TextBatch], Field(min_length=1, json_schema_extra=marked("batch"))]
+)
 
 
 class PredictTokensRequest(StrictRequest):

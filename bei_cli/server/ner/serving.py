@@ -33,7 +33,19 @@ HF_DEFAULT_STRATEGY: Strategy = "simple"
 PARAM = "inputs"
 
 
-def flat_texts(inputs: TokensInput) -> list[str]:
+def flat_texts(inputs: TokensInput, *, max_items: int) -> list[str]:
+    """The texts in order. Each list level may hold up to `max_items` (what the OpenAPI document
+    can state); the flattened total is bounded by the body size and the queue (429)."""
+    if isinstance(inputs, str):
+        return [inputs]
+    check_count(len(inputs), param=PARAM, max_items=max_items)
+    for item in inputs:
+        if not isinstance(item, str):
+            check_count(len(item), param=PARAM, max_items=max_items)
+    return _flatten(inputs)
+
+
+def _flatten(inputs: TokensInput) -> list[str]:
     if isinstance(inputs, str):
         return [inputs]
     return [text for item in inputs for text in ([item] if isinstance(item, str) else item)]
@@ -72,7 +84,6 @@ class TokenClassifier:
         ignored: tuple[str, ...] = IGNORED_LABELS,
     ) -> tuple[list[list[Entity]], ScoreRows]:
         """Each text's entities, as transformers' token-classification pipeline finds them."""
-        check_count(len(texts), param=PARAM, max_items=self.max_client_batch_size)
         result, spans = await self.service.score_tokens(texts, truncation, PARAM)
         tokenizer = self.service.tokenizer
         answers = []
@@ -92,7 +103,7 @@ class TokenClassifier:
         self, request: PredictTokensRequest
     ) -> tuple[list[list[dict[str, Any]]], ScoreRows]:
         self.service.require(ROUTE)
-        texts = flat_texts(request.inputs)
+        texts = flat_texts(request.inputs, max_items=self.max_client_batch_size)
         truncation = Truncation(
             truncate=self.auto_truncate if request.truncate is None else request.truncate,
             direction=cast(Direction, request.truncation_direction.lower()),
@@ -113,6 +124,7 @@ class TokenClassifier:
         self.service.require(HF_ROUTE)
         params = request.parameters
         texts = [request.inputs] if isinstance(request.inputs, str) else request.inputs
+        check_count(len(texts), param=PARAM, max_items=self.max_client_batch_size)
         strategy = params.aggregation_strategy or HF_DEFAULT_STRATEGY
         ignored = IGNORED_LABELS if params.ignore_labels is None else tuple(params.ignore_labels)
         truncation = Truncation(truncate=self.auto_truncate)
