@@ -274,11 +274,11 @@ def load_torch_engine(
     `cuda_graphs=False` runs every CUDA batch eagerly (benchmarks compare the two)."""
     support = task_support(profile.task)
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    head = support.head(model_dir, profile, torch_device)  # a profile without labels fails first
     model = load_transformer(
         model_dir, support.auto_class, torch_dtype, attention=profile.attention
     ).to(torch_device)
     use_quantized_compute(model, model_dir, torch_device)
-    head = support.head(model_dir, profile, torch_device)
     labels = profile.labels
     check_label_count(model, labels)
     info = EngineInfo(

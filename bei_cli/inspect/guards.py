@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from bei_cli.errors import UnsupportedModelError
 
@@ -50,6 +50,7 @@ TRANSFORMERS_ROTARY_KEYS = ("rope_theta", "rope_scaling", "rope_parameters")
 GATED_MLP_KEYS = ("feed_forward_type", "mlp_type", "ffn_type", "use_glu", "gated_mlp")
 PLAIN_MLP_VALUES = frozenset({"original", "mlp", "none"})
 ALIBI_KEYS = ("alibi", "use_alibi", "alibi_bias_max")
+LORA_KEYS = ("lora_adaptations", "lora_rank")
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,18 @@ def _alibi(config: Mapping[str, Any], model_type: str) -> list[Violation]:
     ]
 
 
-RULES: tuple[Rule, ...] = (_position_embedding_type, _gated_mlp, _rotary, _alibi)
+def _lora_adapters(config: Mapping[str, Any], model_type: str) -> list[Violation]:
+    """jina-embeddings-v3 ships one LoRA adapter per task on top of XLM-R; the adapter is picked
+    per request by `task`. bei has no adapter selection, and the base weights alone are none of
+    the tasks' models, so the checkpoint is refused rather than served adapter-less."""
+    return [
+        Violation(key, config[key], "per-task LoRA adapters are not implemented")
+        for key in LORA_KEYS
+        if config.get(key)
+    ]
+
+
+RULES: tuple[Rule, ...] = (_lora_adapters, _position_embedding_type, _gated_mlp, _rotary, _alibi)
 
 
 def check_behaviour_keys(config: Mapping[str, Any], model_type: str) -> None:
@@ -144,7 +156,7 @@ def check_remote_code(
     )
 
 
-def raise_violations(found: list[Violation], config: Mapping[str, Any]) -> None:
+def raise_violations(found: list[Violation], config: Mapping[str, Any]) -> NoReturn:
     first = found[0]
     name = (config.get("architectures") or ["(no architecture)"])[0]
     raise UnsupportedModelError(

@@ -155,6 +155,28 @@ def _rope_theta_finish(default_theta: float) -> Callable[[Mapping[str, Any], dic
     return finish
 
 
+def _gte_finish(hub: Mapping[str, Any], native: dict[str, Any]) -> None:
+    """GTE's `rope_scaling: {type: ntk, factor: f}` is a fixed NTK rotary: the remote code (and
+    TEI's candle GTE) build inv_freq from base * f, then divide every frequency by f^(2/dim).
+    That is transformers' `linear` rope (inv_freq / factor) with rope_theta = base * f and
+    factor = f^(2/dim): the same frequencies, in the native class."""
+    _rope_theta_finish(160_000.0)(hub, native)
+    scaling = hub.get("rope_scaling")
+    if scaling is None:
+        return
+    kind = scaling.get("type", scaling.get("rope_type")) if isinstance(scaling, dict) else None
+    factor = scaling.get("factor") if isinstance(scaling, dict) else None
+    if kind != "ntk" or not isinstance(factor, (int, float)) or factor < 1:
+        reason = "GTE rope scaling other than fixed NTK with factor >= 1 is not implemented"
+        raise_violations([Violation("rope_scaling", scaling, reason)], hub)
+    head_dim = int(native["hidden_size"]) // int(native["num_attention_heads"])
+    native["rope_parameters"] = {
+        "rope_type": "linear",
+        "rope_theta": native["rope_parameters"]["rope_theta"] * float(factor),
+        "factor": float(factor) ** (2.0 / head_dim),
+    }
+
+
 GTE = HubLayout(
     family="GTE (Alibaba NewModel)",
     native_model_type="gte",
@@ -185,9 +207,7 @@ GTE = HubLayout(
             },
             "position_embedding_type": Pin(("rope",), "GteModel positions with rotary"),
             "rope_theta": Ignore("read into rope_parameters.rope_theta"),
-            "rope_scaling": Pin(
-                (None,), "the remote code's NTK rope scaling is not verified against GteModel"
-            ),
+            "rope_scaling": Ignore("read into rope_parameters (fixed NTK, see _gte_finish)"),
             "layer_norm_type": Pin(("layer_norm",), "GteLayer uses LayerNorm"),
             "logn_attention_scale": Pin((False,), "log-n attention scaling is not implemented"),
             "logn_attention_clip1": Pin((False,), "log-n attention scaling is not implemented"),
@@ -196,7 +216,7 @@ GTE = HubLayout(
             "use_memory_efficient_attention": Ignore(KERNEL_SWITCH),
         }
     ),
-    finish=_rope_theta_finish(160_000.0),
+    finish=lambda hub, native: _gte_finish(hub, native),
 )
 
 
@@ -248,6 +268,15 @@ EUROBERT = HubLayout(
 )
 
 
+# Keys of Alibaba's remote-code NewConfig that transformers' GteConfig does not write.
+GTE_REMOTE_KEYS = (
+    "auto_map",
+    "pack_qkv",
+    "layer_norm_type",
+    "logn_attention_scale",
+    "rope_theta",
+    "position_embedding_type",
+)
 # What the hub's remote-code EuroBERT config has and transformers' own does not write.
 EUROBERT_HUB_KEYS = ("auto_map", "clf_pooling", "rope_theta", "hidden_dropout")
 
@@ -274,8 +303,10 @@ def hub_layout(config: Mapping[str, Any]) -> HubLayout | None:
     model_type = config.get("model_type")
     if model_type == "nomic_bert" and "n_embd" in config:
         return NOMIC
-    if model_type == "new":
-        return GTE
+    if model_type == "new" or (
+        model_type == "gte" and any(key in config for key in GTE_REMOTE_KEYS)
+    ):
+        return GTE  # arctic-embed-m-v2.0 says model_type gte with the NewModel remote config
     if model_type == "eurobert" and any(key in config for key in EUROBERT_HUB_KEYS):
         return EUROBERT
     return None

@@ -8,12 +8,14 @@ reranker). The hub round trip must give the native vectors exactly.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from bei_cli.engine.artifact import MODEL_DIR, load_engine
 from bei_cli.engine.base import Batch
+from bei_cli.engine.torch_engine import TorchEngine
 from bei_cli.server.tokenizer import TextTokenizer
 from tests.fixtures.families import MAX_SEQ_LENGTH, make_native, to_hub_layout
 from tests.unit.engine.helpers import PARITY_TEXTS
@@ -118,3 +120,32 @@ def test_hub_layout_serves_the_native_vectors(
         native = bei_rows(checkpoints[(family, "native")], tmp_path / family / "n", capsys, texts)
         hub = bei_rows(checkpoints[(family, "hub")], tmp_path / family / "h", capsys, texts)
         np.testing.assert_array_equal(native, hub)
+
+
+def test_gte_ntk_rope_scaling_builds_the_remote_codes_frequencies(
+    checkpoints: dict[tuple[str, str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gte-*-v1.5 / multilingual ship `rope_scaling: {type: ntk, factor: f}`. The remote code and
+    TEI compute inv_freq_i = 1 / ((base * f) ** (2i / d)) / f ** (2 / d); written out here
+    independently of bei's mapping onto transformers' rope types."""
+    import json
+    import shutil
+
+    import torch
+
+    hub = tmp_path / "gte-ntk"
+    shutil.copytree(checkpoints[("gte", "hub")], hub)
+    config = json.loads((hub / "config.json").read_text())
+    base, factor = config["rope_theta"], 8.0
+    config["rope_scaling"] = {"type": "ntk", "factor": factor}
+    (hub / "config.json").write_text(json.dumps(config))
+    code, out = build(hub, tmp_path, capsys)
+    assert code == 0, out
+    engine, _ = load_engine(tmp_path / "out", device="cpu")
+    head_dim = config["hidden_size"] // config["num_attention_heads"]
+    exponents = torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim
+    expected = 1.0 / (base * factor) ** exponents / factor ** (2 / head_dim)
+    assert isinstance(engine, TorchEngine)
+    model: Any = engine.model
+    served = model.rotary_emb.inv_freq.double() * model.rotary_emb.attention_scaling
+    torch.testing.assert_close(served, expected, rtol=1e-6, atol=0)

@@ -181,17 +181,17 @@ def test_hub_layout_settings_bei_does_not_compute_are_refused(
     assert f"{key}: {value!r}" in out
 
 
-def test_gte_ntk_rope_scaling_is_refused(
+def test_gte_rope_scaling_other_than_ntk_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     native = make_native(tmp_path / "native", "gte")
     hub = to_hub_layout(native, tmp_path / "hub")
     config = json.loads((hub / "config.json").read_text())
-    config["rope_scaling"] = {"type": "ntk", "factor": 2.0}
+    config["rope_scaling"] = {"type": "dynamic", "factor": 2.0}
     (hub / "config.json").write_text(json.dumps(config))
     code, out = inspect(hub, capsys)
     assert code == UNSUPPORTED, out
-    assert "rope_scaling" in out and "ntk" in out
+    assert "rope_scaling" in out and "dynamic" in out
 
 
 def _edit_weights(model_dir: Path, edit: Any) -> None:
@@ -228,3 +228,38 @@ def test_unexpected_weights_refuse_the_build(
     code, out = build(model, tmp_path, capsys)
     assert code == UNSUPPORTED, out
     assert "no place for" in out and "gated_layers" in out
+
+
+def test_jina_v3_lora_task_adapters_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = bert_with(
+        tmp_path,
+        architectures=["XLMRobertaModel"],
+        model_type="xlm-roberta",
+        auto_map={
+            "AutoModel": "jinaai/xlm-roberta-flash-implementation--modeling_lora.XLMRobertaLoRA"
+        },
+        position_embedding_type="rotary",
+        rotary_emb_base=20000.0,
+        lora_adaptations=["retrieval.query", "retrieval.passage", "text-matching"],
+        lora_rank=4,
+    )
+    code, out = inspect(model, capsys)
+    assert code == UNSUPPORTED, out
+    assert "lora_adaptations" in out and "LoRA adapters are not implemented" in out
+
+
+def test_arctic_embed_v2_gte_config_reads_as_the_gte_hub_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # snowflake-arctic-embed-m-v2.0: model_type gte, but Alibaba's NewConfig keys and auto_map.
+    native = make_native(tmp_path / "native", "gte")
+    hub = to_hub_layout(native, tmp_path / "hub")
+    config = json.loads((hub / "config.json").read_text())
+    config.update(model_type="gte", architectures=["GteModel"])
+    (hub / "config.json").write_text(json.dumps(config))
+    code, out = inspect(hub, capsys)
+    assert code == 0, out
+    assert "GTE (Alibaba NewModel), hub layout read as transformers gte" in out
+    assert "rope_theta=160000.0" in out
