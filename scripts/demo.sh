@@ -12,5 +12,6 @@ PY=${PYTHON:-python3}
 bash scripts/install.sh
 "$PY" scripts/seed_hf_cache.py --repo sentence-transformers/all-MiniLM-L6-v2
 export HF_HUB_OFFLINE=1
-bei build examples/all-minilm-l6-v2/config.yaml -o build/all-minilm-l6-v2 --no-image
+# The config names an L4 (which a plain `bei build` targets); the demo builds it for this CPU.
+bei build examples/all-minilm-l6-v2/config.yaml --target cpu -o build/all-minilm-l6-v2 --no-image
 exec bei serve build/all-minilm-l6-v2 --host 127.0.0.1 --port "${PORT:-7997}"
