@@ -202,3 +202,38 @@ def test_pinned_staging_on_cuda_is_reused_and_exact() -> None:
     assert staging._buffer is buffer  # smaller batches reuse the buffer
     assert first[0].cpu().tolist() == np.arange(12).reshape(3, 4).tolist()
     assert second[0].device.type == "cuda" and second[0].cpu().tolist() == [[7, 7], [7, 7]]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    not (CUDA_AVAILABLE and torch.cuda.get_device_capability() >= (8, 9)),
+    reason="needs a CUDA GPU with compute capability >= 8.9",
+)
+def test_fp8_engine_on_cuda_runs_scaled_mm_inside_its_graphs(
+    tiny_checkpoint: TinyFactory, tmp_path: Path
+) -> None:
+    """An FP8 artifact on an FP8 GPU: Fp8Linear (torch._scaled_mm) captured in the graphs, its
+    vectors close to the CPU's dequantized run (the FP8 floor, 0.99)."""
+    import shutil
+
+    from bei_cli.engine.fp8_linear import Fp8Linear
+    from bei_cli.engine.fp8_quantize import quantize_fp8
+    from bei_cli.quantize.gate import calibration_texts
+    from bei_cli.quantize.plan import Hardware, plan_quantization
+
+    source, profile = tiny_checkpoint("mean")
+    model_dir = tmp_path / "fp8"
+    shutil.copytree(source, model_dir)
+    plan = plan_quantization(
+        "fp8", base_model="encoder", task="embed", hardware=Hardware.from_accelerator("H100")
+    )
+    quantize_fp8(model_dir, profile, plan, calibration_texts(), print)
+    on_gpu = load_torch_engine(model_dir, profile, dtype="bfloat16", device="cuda")
+    assert any(isinstance(m, Fp8Linear) for m in on_gpu.model.modules())
+    assert on_gpu.graphs is not None, "capture fell back to eager (see the log)"
+    reference = load_torch_engine(model_dir, profile)
+    for texts in (SHORT[:2], SHORT + LONG):
+        batch = tokenize(model_dir, texts, profile.max_seq_len)
+        got, want = np.stack(rows_of(on_gpu.run(batch))), np.stack(rows_of(reference.run(batch)))
+        cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+        assert cos.min() >= 0.99, cos.min()
