@@ -7,6 +7,7 @@ model name, default route, engine and API key secret name.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +26,9 @@ from bei_cli.deploy import (
 )
 from bei_cli.deploy.spec import image_is_pinned
 from bei_cli.engine.artifact import read_manifest
-from bei_cli.errors import ConfigError
+from bei_cli.errors import AuthenticationError, CheckpointError, ConfigError
+from bei_cli.registry import RetryPolicy, open_client, parse_reference
+from bei_cli.registry.pull import ACCEPT as MANIFEST_ACCEPT
 
 HELP = (
     "Render Kubernetes manifests (Deployment, Service, HorizontalPodAutoscaler, "
@@ -33,7 +36,7 @@ HELP = (
     f"the Kubernetes {KUBERNETES_VERSION} schemas. Apply them with `kubectl apply -f DIR`."
 )
 EXAMPLE = (
-    "Examples:  bei deploy --render build/minilm --image reg.example.com/minilm:1.0@sha256:... "
+    "Examples:  bei deploy --render build/minilm --image reg.example.com/minilm:1.0@sha256:HEX "
     "  |   bei deploy --render build/minilm --image REF --max-replicas 8 -o -  "
     "|   kubectl apply -f build/minilm/k8s"
 )
@@ -106,6 +109,17 @@ def command(
     validate: Annotated[
         bool, typer.Option("--validate/--no-validate", help="Schema-check before writing.")
     ] = True,
+    check_registry: Annotated[
+        bool,
+        typer.Option(
+            "--check-registry/--no-check-registry",
+            help="Ask the registry whether it holds --image's digest (a warning when it cannot "
+            "be reached; an error when it answers that it does not).",
+        ),
+    ] = True,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Speak plain HTTP for the registry check.")
+    ] = False,
 ) -> None:
     if not render:
         raise ConfigError(
@@ -123,6 +137,8 @@ def command(
             "new pods run.",
             markup=True,
         )
+    elif check_registry:
+        check_pushed(image, insecure, console)
     options = DeployOptions(
         image=image,
         name=name,
@@ -151,3 +167,34 @@ def command(
     console.print(
         f"rendered {len(docs)} objects ({checked}): kubectl apply -f {out_dir}", markup=False
     )
+
+
+def check_pushed(image: str, insecure: bool, console: Console) -> None:
+    """Refuse a digest the registry says it lacks; only warn when it cannot be asked."""
+    ref = parse_reference(image, default_tag=None)
+    digest = str(ref.digest)
+    try:
+        with open_client(
+            ref.registry,
+            ref.repository,
+            "pull",
+            environ=dict(os.environ),
+            insecure=insecure,
+            retry=RetryPolicy(attempts=1),
+        ) as client:
+            found = client.manifest_digest(ref.repository, digest, MANIFEST_ACCEPT)
+    except (CheckpointError, AuthenticationError) as exc:
+        console.print(
+            f"warning: could not check --image against {ref.registry}: {exc.message} "
+            "(--no-check-registry skips the check)",
+            markup=False,
+            soft_wrap=True,
+        )
+        return
+    if found is None:
+        raise ConfigError(
+            f"{ref.registry}/{ref.repository} has no image {digest}",
+            param="--image",
+            hint="push it first (`bei push BUILD_DIR --registry ... --publish`) and pass the "
+            "reference it printed",
+        )

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bei_cli.cli.login import allow_plain_http_base
+from bei_cli.errors import ConfigError
 from bei_cli.image.base_build import (
     DEFAULT_MIRROR,
     TEMPLATES,
@@ -136,19 +138,21 @@ def list_bases() -> None:
     help="Package a built engine artifact onto a base image: "
     "<ARTIFACT>/image (OCI layout), image.tar with --format docker-archive, and a "
     "Dockerfile context.",
-    epilog="Examples:  bei image build build/minilm --config config.yaml --format docker-archive"
+    epilog="Examples:  bei image build build/minilm --format docker-archive"
     "   |   bei image build build/minilm -c config.yaml --base oci:build/base:cpu",
 )
 def build(
     artifact: Annotated[Path, typer.Argument(help="The artifact directory `bei build` wrote.")],
     config: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--config",
             "-c",
-            help="The config.yaml it was built from (bundled with secret values blanked).",
+            help="The config.yaml it was built from (bundled with secret values blanked). "
+            "Default: ARTIFACT/config.yaml, the resolved config `bei build` leaves there.",
+            show_default=False,
         ),
-    ],
+    ] = None,
     base_ref: Annotated[
         str | None,
         typer.Option(
@@ -164,11 +168,26 @@ def build(
         typer.Option("--format", help=f"Also write: {', '.join(FORMATS)} (repeatable)."),
     ] = None,
     tag: Annotated[str, typer.Option(help="Tag recorded in index.json.")] = DEFAULT_TAG,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure", help="Pull a registry --base over plain HTTP (a local registry)."
+        ),
+    ] = False,
 ) -> None:
     console = Console(stderr=True, highlight=False)
+    if insecure:
+        allow_plain_http_base(base_ref)
+    config_path = config or artifact / "config.yaml"
+    if not config_path.is_file():
+        raise ConfigError(
+            f"{config_path} does not exist",
+            param="--config",
+            hint="pass the config.yaml the artifact was built from: --config PATH",
+        )
     result = build_image(
         artifact,
-        config,
+        config_path,
         base_for_artifact(artifact, base_ref, cache_root=cache_root(os.environ)),
         formats=formats or ["oci"],
         report=lambda line: console.print(line, markup=False, soft_wrap=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import MutableMapping
 from typing import Annotated
 
 import typer
@@ -34,6 +35,25 @@ Insecure = Annotated[
         help="Speak plain HTTP to the registry (local test registries). Never implied.",
     ),
 ]
+
+
+def allow_plain_http_base(
+    base: str | None, environ: MutableMapping[str, str] | None = None
+) -> None:
+    """`bei build/image build --insecure`: a registry --base may speak plain HTTP. Adds its host
+    to BEI_INSECURE_REGISTRIES for this process, the list the base loader reads."""
+    from bei_cli.image.base import INSECURE_ENV, reference_kind
+    from bei_cli.registry.reference import parse_reference
+
+    env = os.environ if environ is None else environ
+    if base is None or reference_kind(base)[0] != "registry":
+        raise ConfigError(
+            "--insecure needs a registry --base (REGISTRY/REPO:TAG)",
+            param="--insecure",
+            hint="local bases (oci:, oci-archive:, docker-archive:) involve no registry",
+        )
+    hosts = [h for h in env.get(INSECURE_ENV, "").split(",") if h.strip()]
+    env[INSECURE_ENV] = ",".join([*hosts, parse_reference(base).registry])
 
 
 def read_cli_credentials(username: str | None, password_stdin: bool) -> Credentials | None:

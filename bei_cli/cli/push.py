@@ -14,7 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
 from bei_cli.cli.login import Insecure, PasswordStdin, Username, read_cli_credentials
-from bei_cli.errors import ConfigError
+from bei_cli.engine.artifact import read_manifest
+from bei_cli.engine.manifest import MANIFEST_NAME
+from bei_cli.errors import ArtifactError, ConfigError
+from bei_cli.image.naming import image_name, short_name
 from bei_cli.oci import Blob, LayoutImage, is_layout, read_layout
 from bei_cli.registry.push import (
     DEFAULT_CHUNK_SIZE,
@@ -51,22 +54,27 @@ def parse_size(text: str) -> int:
 
 
 def find_layout(build_dir: Path) -> Path:
-    """BUILD_DIR/image when it is a layout, else BUILD_DIR itself."""
-    image = build_dir / "image"
-    return image if is_layout(image) else build_dir
+    """BUILD_DIR/image when it is a layout, else BUILD_DIR itself; refused when neither is."""
+    for candidate in (build_dir / "image", build_dir):
+        if is_layout(candidate):
+            return candidate
+    raise ArtifactError(
+        f"{build_dir} holds no OCI image (no image/ layout with oci-layout and index.json)",
+        hint=f"package the artifact first: `bei image build {build_dir}` (it reads "
+        f"{build_dir}/config.yaml and takes the base from the base cache, or --base REF), or "
+        "build with the image step: `bei build CONFIG -o DIR` without --no-image",
+    )
 
 
 def model_repository(build_dir: Path, image: LayoutImage) -> str:
-    """The repository for an image: the artifact's served model name, else the image title
-    label, else the build directory's name."""
-    manifest = build_dir / "manifest.json"
-    if manifest.is_file():
-        name = json.loads(manifest.read_text(encoding="utf-8")).get("served_model_name")
-        if name:
-            return repository_name(str(name))
+    """The default repository (docs/push.md): the artifact's image name (`image.naming`: the
+    last part of the checkpoint repository), else the image's title label, else the build
+    directory's name."""
+    if (build_dir / MANIFEST_NAME).is_file():
+        return repository_name(image_name(read_manifest(build_dir)))
     title = image.labels.get("org.opencontainers.image.title")
     if title:
-        return repository_name(str(title))
+        return repository_name(short_name(str(title)) or "bei-model")
     folder = build_dir.resolve()
     return repository_name(folder.parent.name if folder.name == "image" else folder.name)
 
@@ -107,7 +115,9 @@ def command(
         typer.Option(
             "--registry",
             "-r",
-            help="Registry HOST:PORT, optionally followed by /REPO (default REPO: the model name).",
+            help="Registry HOST[:PORT], optionally followed by /REPOSITORY (the whole repository "
+            "path; default: the image name, e.g. all-minilm-l6-v2 for "
+            "sentence-transformers/all-MiniLM-L6-v2).",
         ),
     ] = "",
     publish: Annotated[
@@ -131,6 +141,10 @@ def command(
     username: Username = None,
     password_stdin: PasswordStdin = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object (digest, tags, references) on stdout."),
+    ] = False,
 ) -> None:
     if not registry:
         raise ConfigError("bei push needs --registry REG[/REPO]", hint=EXAMPLE)
@@ -176,8 +190,21 @@ def command(
             progress=RichPushProgress(bars, console),
         )
     _summarize(console, result, time.monotonic() - started)
-    for tag in result.tags:
-        typer.echo(f"{host}/{repository}:{tag}@{result.digest}")
+    references = [f"{host}/{repository}:{tag}@{result.digest}" for tag in result.tags]
+    if as_json:
+        summary = {
+            "registry": host,
+            "repository": repository,
+            "digest": result.digest,
+            "tags": list(result.tags),
+            "references": references,
+            "uploaded": result.uploaded,
+            "skipped": result.skipped,
+        }
+        typer.echo(json.dumps(summary, sort_keys=True))
+        return
+    for reference in references:
+        typer.echo(reference)
 
 
 def _summarize(console: Console, result: PushResult, seconds: float) -> None:

@@ -13,6 +13,7 @@ from bei_cli.deploy.gpu import GPU_PRODUCTS
 from bei_cli.engine.manifest import Manifest
 from bei_cli.engine.placement import GPU_ENGINES
 from bei_cli.errors import ConfigError, UnsupportedHardwareError
+from bei_cli.registry.reference import parse_reference
 from bei_cli.server.settings import ServerSettings
 
 CONTAINER_PORT = 8080
@@ -205,16 +206,21 @@ def image_is_pinned(image: str) -> bool:
 
 
 def _checked_image(image: str) -> str:
+    """A registry reference as `bei push` prints it; a placeholder digest (`@sha256:3f1c...`)
+    or a local transport is refused."""
+    hint = "Pass what `bei push` printed, e.g. reg.example.com/team/minilm:1.0@sha256:<64 hex>"
     if (
         not image
         or any(c.isspace() for c in image)
         or image.startswith(("oci:", "docker-archive:"))
     ):
         raise ConfigError(
-            f"--image {image!r} is not a registry reference.",
-            param="--image",
-            hint="Pass what `bei push` printed, e.g. reg.example.com/team/minilm:1.0@sha256:...",
+            f"--image {image!r} is not a registry reference.", param="--image", hint=hint
         )
+    try:
+        parse_reference(image, default_tag=None)
+    except ConfigError as exc:
+        raise ConfigError(f"--image {image!r}: {exc.message}", param="--image", hint=hint) from exc
     return image
 
 

@@ -23,6 +23,7 @@ from bei_cli.image.base_cache import cache_root, cached_reference, find_base
 from bei_cli.image.bundle import resolved_config_yaml
 from bei_cli.image.context import write_context
 from bei_cli.image.docker_archive import ARCHIVE_NAME, repo_tag, write_docker_archive
+from bei_cli.image.naming import image_name
 from bei_cli.image.spec import created_at
 from bei_cli.image.variants import base_command, check_fits, variants_for
 from bei_cli.image.writer import ImageResult, write_image
@@ -151,15 +152,18 @@ def package_artifact(
         f"({result.size >> 20} MiB, {time.monotonic() - start:.1f}s)"
     )
     if "docker-archive" in formats:
-        name = config.model_name or artifact_dir.resolve().name
         archive = write_docker_archive(
             result.layout_dir,
             artifact_dir / ARCHIVE_NAME,
-            reference=repo_tag(name, tag),
+            reference=repo_tag(image_name(read_manifest(artifact_dir)), tag),
             mtime=created.epoch,
         )
         result = dataclasses.replace(result, archive=archive)
         report(f"image: docker-archive {archive}")
+    elif (artifact_dir / ARCHIVE_NAME).exists():
+        # An image.tar of an earlier image would be loaded by mistake: it goes with its image.
+        (artifact_dir / ARCHIVE_NAME).unlink()
+        report(f"image: removed the stale {ARCHIVE_NAME} (pass --format docker-archive for one)")
     image_labels = read_layout(result.layout_dir).config["config"]["Labels"]
     context = write_context(
         artifact_dir, base_reference=base_ref, config_yaml=config_yaml, labels=image_labels, env=env

@@ -86,3 +86,15 @@ def test_no_secret_value_is_rendered(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = runner.invoke(app, ["--render", str(root), "--image", IMAGE, "-o", "-"])
     assert result.exit_code == 0 and "secretKeyRef" in result.stdout
     assert "s3cr3t-canary" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["registry.example.com/team/minilm@sha256:3f1c...", "reg.example.com/m@sha256:abc"],
+)
+def test_a_placeholder_digest_is_refused(tmp_path: Path, image: str) -> None:
+    root = write_build(tmp_path / "build")
+    result = runner.invoke(app, ["--render", str(root), "--image", image])
+    assert result.exit_code != 0
+    assert "invalid digest" in str(result.exception) or "invalid digest" in result.output
+    assert not (root / "k8s").exists()

@@ -133,7 +133,7 @@ def test_docker_archive_round_trips_as_a_base(
     assert result.archive is not None
     with tarfile.open(result.archive) as tar:
         index = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
-    assert index[0]["RepoTags"] == ["tiny-model:latest"] and len(index[0]["Layers"]) == 4
+    assert index[0]["RepoTags"] == ["tiny:latest"] and len(index[0]["Layers"]) == 4
     reread = load_base(f"docker-archive:{result.archive}", tmp_path / "scratch")
     stored = read_layout(result.layout_dir)
     assert reread.layers.diff_ids == stored.layers.diff_ids

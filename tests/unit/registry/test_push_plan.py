@@ -8,6 +8,7 @@ from bei_cli.cli.push import find_layout, model_repository, parse_size
 from bei_cli.errors import ArtifactError, ConfigError
 from bei_cli.oci import Blob, add_to_index, blob_path, read_layout
 from bei_cli.registry.push import TagPlan, plan_tags, version_tag
+from tests.fixtures.images import write_fake_artifact
 from tests.fixtures.oci_layouts import make_layout
 
 DIGEST = "sha256:" + "0123456789ab" + "f" * 52
@@ -49,8 +50,15 @@ def test_read_layout_and_model_repository(tmp_path: Path):
     assert [b.digest for b in image.layers.blobs] == list(layout.layer_digests)
     assert image.ref_name == "latest"
     assert model_repository(tmp_path / "build", image) == "my-model"
-    (tmp_path / "build" / "manifest.json").write_text('{"served_model_name": "all-MiniLM-L6-v2"}')
-    assert model_repository(tmp_path / "build", image) == "all-minilm-l6-v2"
+    write_fake_artifact(tmp_path / "build")  # a manifest whose checkpoint is org/tiny
+    assert model_repository(tmp_path / "build", image) == "tiny"
+
+
+def test_a_build_without_an_image_names_the_command_that_packages_it(tmp_path: Path) -> None:
+    write_fake_artifact(tmp_path / "build")
+    with pytest.raises(ArtifactError, match="holds no OCI image") as caught:
+        find_layout(tmp_path / "build")
+    assert f"bei image build {tmp_path / 'build'}" in str(caught.value.hint)
 
 
 def test_truncated_blob_is_an_artifact_error(tmp_path: Path):
