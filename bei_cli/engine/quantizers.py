@@ -7,7 +7,9 @@ before the accuracy gate, which judges every row of `QUANTIZERS` against fp32 to
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bei_cli.engine.artifact import ONNX_FILE
 from bei_cli.engine.base import Engine
@@ -15,6 +17,9 @@ from bei_cli.engine.checkpoint_files import Progress
 from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.errors import BuildError
 from bei_cli.inspect.profile import ModelProfile
+
+if TYPE_CHECKING:  # torch is imported only by the quantizers that use it (onnx builds run without)
+    import torch
 
 
 def quantize_onnx_int8(
@@ -38,6 +43,25 @@ def quantize_torch_fp8(
     model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report: Progress
 ) -> None:
     from bei_cli.engine.fp8_quantize import quantize_fp8
+
+    _calibrate(quantize_fp8, model_dir, profile, spec, report)
+
+
+def quantize_torch_fp4(
+    model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report: Progress
+) -> None:
+    from bei_cli.engine.fp4_quantize import quantize_fp4
+
+    _calibrate(quantize_fp4, model_dir, profile, spec, report)
+
+
+def _calibrate(
+    quantizer: Callable[..., None],
+    model_dir: Path,
+    profile: ModelProfile,
+    spec: ArtifactSpec,
+    report: Progress,
+) -> None:
     from bei_cli.quantize.gate import calibration_texts
 
     if spec.engine != "torch" or spec.quant_plan is None:
@@ -45,7 +69,7 @@ def quantize_torch_fp8(
             f"{spec.quantization} is built by the torch engine, not {spec.engine}.",
             hint="Set `bei: {engine: torch}` or leave it at auto.",
         )
-    quantize_fp8(
+    quantizer(
         model_dir,
         profile,
         spec.quant_plan,
@@ -65,6 +89,9 @@ QUANTIZERS: dict[str, Quantizer] = {
     "fp8": quantize_torch_fp8,
     "fp8_kv": quantize_torch_fp8,  # no KV cache in an encoder: the same as fp8
     "fp8_mlp_only": quantize_torch_fp8,  # the plan's layers say which Linears
+    "fp4": quantize_torch_fp4,  # NVFP4, for Blackwell targets only (the plan refuses others)
+    "fp4_kv": quantize_torch_fp4,
+    "fp4_mlp_only": quantize_torch_fp4,
 }
 
 
@@ -83,17 +110,66 @@ def quantize(model_dir: Path, profile: ModelProfile, spec: ArtifactSpec, report:
 def as_the_target_computes(
     engine: Engine, model_dir: Path, spec: ArtifactSpec, report: Progress
 ) -> Engine:
-    """The engine the accuracy gate judges: the arithmetic the target runs. An FP8 artifact for
-    an FP8 GPU runs float8 GEMMs with quantized activations, which cost more accuracy than the
-    dequantized weights a CPU runs; torch's CPU kernel of `_scaled_mm` computes the same numbers,
-    so the gate swaps the Linears before judging (slower, never served)."""
+    """The engine the accuracy gate judges: the arithmetic the target runs. An FP8 or NVFP4
+    artifact for a GPU that has those units runs low-precision GEMMs with quantized activations,
+    which cost more accuracy than the dequantized weights a CPU runs. Where the build machine
+    lacks those units, the gate swaps the Linears for modules computing the same numbers
+    (slower, never served); where it has them, the engine already runs them."""
     plan = spec.quant_plan
-    if plan is None or plan.activations != "fp8" or spec.engine != "torch":
+    if plan is None or spec.engine != "torch" or plan.activations not in TARGET_ARITHMETIC:
         return engine
-    from bei_cli.engine.fp8_linear import swap_fp8_linears
     from bei_cli.engine.torch_engine import TorchEngine
 
     assert isinstance(engine, TorchEngine), type(engine)
-    swapped, quantized = swap_fp8_linears(engine.model, model_dir, engine.device)
-    report(f"accuracy gate: {swapped} of {quantized} Linears as FP8 GEMMs, as {plan.hardware} runs")
+    arithmetic = TARGET_ARITHMETIC[plan.activations]
+    if arithmetic.native(engine.device):
+        report(f"accuracy gate: {arithmetic.what} run natively on {engine.device}")
+        return engine
+    swapped, quantized = arithmetic.swap(engine.model, model_dir, engine.device)
+    engine.drop_graphs()  # captured graphs would replay the Linears swapped out
+    report(
+        f"accuracy gate: {swapped} of {quantized} Linears as {arithmetic.what}, "
+        f"as {plan.hardware} runs"
+    )
     return engine
+
+
+def _fp8_native(device: torch.device) -> bool:
+    from bei_cli.engine.fp8_linear import fp8_compute_available
+
+    return fp8_compute_available(device)
+
+
+def _fp8_swap(model: torch.nn.Module, model_dir: Path, device: torch.device) -> tuple[int, int]:
+    from bei_cli.engine.fp8_linear import swap_fp8_linears
+
+    return swap_fp8_linears(model, model_dir, device)
+
+
+def _fp4_native(device: torch.device) -> bool:
+    from bei_cli.engine.fp4_linear import fp4_compute_available
+
+    return fp4_compute_available(device)
+
+
+def _fp4_swap(model: torch.nn.Module, model_dir: Path, device: torch.device) -> tuple[int, int]:
+    from bei_cli.engine.fp4_linear import EmulatedNvfp4Linear, swap_fp4_linears
+
+    swapped = swap_fp4_linears(model, model_dir, device, EmulatedNvfp4Linear)
+    return swapped, swapped
+
+
+@dataclass(frozen=True)
+class TargetArithmetic:
+    what: str  # what the gate runs, for its report line
+    native: Callable[[torch.device], bool]  # the engine on this device already computes it
+    swap: Callable[[torch.nn.Module, Path, torch.device], tuple[int, int]]  # (swapped, quantized)
+
+
+# The plan's activation precision -> how the gate computes it where the build machine cannot.
+# FP8: torch's CPU kernel of `_scaled_mm` (the GPU kernel's numbers). NVFP4: activations
+# quantized per 16-block as the Blackwell path does, decoded operands, fp32 accumulation.
+TARGET_ARITHMETIC: dict[str, TargetArithmetic] = {
+    "fp8": TargetArithmetic("FP8 GEMMs", _fp8_native, _fp8_swap),
+    "fp4": TargetArithmetic("emulated NVFP4 GEMMs", _fp4_native, _fp4_swap),
+}

@@ -54,7 +54,6 @@ def test_no_quant_still_builds(model_dir: Path, profile: ModelProfile, accelerat
 @pytest.mark.parametrize(
     ("quant", "accelerator", "words"),
     [
-        ("fp4", "B200", ("planned, but not implemented", "NVFP4")),
         ("weights_int8", "A100", ("planned, but not implemented", "int8 weight-only")),
         ("fp4", None, ("needs CUDA compute capability >= 10.0", "Blackwell")),
         ("weights_int4", "H100", ("legacy TensorRT-LLM decoder format",)),
@@ -75,6 +74,16 @@ def test_the_rest_is_refused_with_the_plans_reason(
     assert error.exit_code == 4 and error.param == "trt_llm.build.quantization_type"
     assert error.details == plan.notes
     assert ("planned, but not implemented" in error.message) == plan.supported
+
+
+@pytest.mark.parametrize("quant", ["fp4", "fp4_kv", "fp4_mlp_only"])
+def test_fp4_for_blackwell_plans_an_nvfp4_cuda_artifact(
+    model_dir: Path, profile: ModelProfile, quant: str
+) -> None:
+    spec = pipeline.plan_artifact(loaded(model_dir, quant, "B200").config, profile)
+    assert (spec.engine, spec.quantization, spec.device_kind) == ("torch", quant, "cuda")
+    assert spec.quant_plan is not None
+    assert (spec.quant_plan.weights, spec.quant_plan.activations) == ("fp4", "fp4")
 
 
 def test_dry_run_prints_the_fp8_plan_and_builds_nothing(

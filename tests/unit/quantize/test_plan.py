@@ -39,6 +39,9 @@ BUILT_ON: dict[str, frozenset[str]] = {
     "fp8": FP8_TARGETS,
     "fp8_kv": FP8_TARGETS,
     "fp8_mlp_only": FP8_TARGETS,
+    "fp4": frozenset({"B200"}),  # NVFP4 for Blackwell only
+    "fp4_kv": frozenset({"B200"}),
+    "fp4_mlp_only": frozenset({"B200"}),
 }
 # Words the reason of a refusal must contain, by (quantization family, hardware).
 REFUSAL_WORDS = {
