@@ -19,8 +19,8 @@ from tests.unit.engine.test_onnx_build import SPEC
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# Measured on this CPU (docs/quantization.md): fp4 min 0.8767 / mean 0.9549, fp4_mlp_only
-# min 0.9051 / mean 0.9728 -- below the default 4-bit floor of 0.98 on this small model, so the
+# Measured on this CPU (docs/quantization.md): fp4 min 0.8767 / mean 0.9547, fp4_mlp_only
+# min 0.9051 / mean 0.9727 -- below the default 4-bit floor of 0.98 on this small model, so the
 # build states a lower floor; the bounds sit a little under the measured values.
 FLOORS = {"fp4": (0.86, 0.945), "fp4_mlp_only": (0.89, 0.965)}
 
