@@ -34,7 +34,8 @@ def _similarity(body: dict[str, Any]) -> bool:
     return isinstance(body.get("inputs"), dict)
 
 
-# task -> (shape, route) in order; the first shape the body has wins.
+# task -> (shape, route) in order; the first shape the body has wins. A task without shapes
+# sends every `POST /` to the default route.
 ROOT_SHAPES: dict[Task, tuple[tuple[Shape, str], ...]] = {
     "embed": (
         (_has("input"), "/v1/embeddings"),
@@ -65,7 +66,7 @@ def root_route(task: Task, body: bytes, default_route: str) -> str:
     except orjson.JSONDecodeError:
         return default_route  # the route answers the 400
     if isinstance(parsed, dict):
-        for shape, route in ROOT_SHAPES[task]:
+        for shape, route in ROOT_SHAPES.get(task, ()):
             if shape(parsed):
                 return route
     return default_route

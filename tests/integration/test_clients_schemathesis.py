@@ -21,7 +21,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.mark.parametrize("task", ["embed", "rerank", "classify", "ner"])
-def test_schemathesis_finds_nothing(fake_servers: FakeServers, task: str) -> None:
+def test_schemathesis_finds_nothing(fake_servers: FakeServers, task: str, tmp_path: Path) -> None:
     cli = shutil.which("schemathesis") or shutil.which("st")
     assert cli, "schemathesis is a dev dependency: pip install -e .[dev]"
     server = fake_servers(task)
@@ -43,6 +43,7 @@ def test_schemathesis_finds_nothing(fake_servers: FakeServers, task: str) -> Non
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=tmp_path,  # its .schemathesis/ cache stays out of the work tree
     )
     assert result.returncode == 0, result.stdout[-6000:]
     assert "No issues found" in result.stdout
