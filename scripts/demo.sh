@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+echo "demo: installing bei and its dependencies (pip, quiet; 2-3 minutes on a fresh machine)..." >&2
 bash scripts/install.sh
+echo "demo: installed; seeding the HF cache, then building and serving on 127.0.0.1:${PORT:-7997}" >&2
 "$PY" scripts/seed_hf_cache.py --repo sentence-transformers/all-MiniLM-L6-v2
 export HF_HUB_OFFLINE=1
 # The config names an L4 (which a plain `bei build` targets); the demo builds it for this CPU.

@@ -25,3 +25,10 @@ def test_example_validates_and_documents_a_request(folder: Path) -> None:
     assert loaded.config.trt_llm.build.base_model in ("encoder", "encoder_bert")
     readme = (folder / "README.md").read_text()
     assert "curl" in readme and "bei build" in readme and "bei serve" in readme
+
+
+@pytest.mark.parametrize("folder", EXAMPLES, ids=lambda p: p.name)
+def test_the_readme_names_the_checkpoint_its_config_builds(folder: Path) -> None:
+    repo = load_config(folder / "config.yaml").config.trt_llm.build.checkpoint_repository.repo
+    title = (folder / "README.md").read_text().splitlines()[0]
+    assert repo.lower() in title.lower() or repo.rsplit("/", 1)[-1].lower() in title.lower()
