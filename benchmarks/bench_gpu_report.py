@@ -37,7 +37,7 @@ def served_row(result: dict[str, Any]) -> str:
     precision = PRECISION.get(result["quantization"], result["quantization"])
     served = result.get("served")
     if served is None:
-        why = result.get("error") or result.get("skipped") or "not measured"
+        why = result.get("error") or result.get("skipped") or "not measured (rehearsal)"
         return f"| {result['model']} | {precision} | {why} | | | | |"
     return (
         f"| {result['model']} | {precision} | {fmt(served['long_tokens_per_s'])} "
