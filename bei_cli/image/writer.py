@@ -57,6 +57,9 @@ def image_labels(
         "io.bei.task": manifest.profile.task,
         "io.bei.quantization": manifest.quantization,
         "io.bei.version": manifest.bei_version,
+        # what the image was built for: "cpu", or "cuda" and the Truss GPU type
+        "io.bei.device": manifest.device_kind,
+        **({"io.bei.accelerator": manifest.accelerator} if manifest.accelerator else {}),
     }
 
 

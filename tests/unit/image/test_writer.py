@@ -80,6 +80,7 @@ def test_config_fields_labels_and_index(artifact: Path, config_path: Path, base_
     assert labels["org.opencontainers.image.version"] == "v1"
     assert labels["org.opencontainers.image.created"] == "1970-01-01T00:00:00Z"
     assert labels["io.bei.base.engines"] == "onnx,fake"
+    assert labels["io.bei.device"] == "cpu" and "io.bei.accelerator" not in labels
     assert len(stored.config["rootfs"]["diff_ids"]) == 4 == len(stored.config["history"])
     index = json.loads((result.layout_dir / "index.json").read_text())
     assert index["manifests"][0]["annotations"][REF_NAME] == "v1"
