@@ -107,3 +107,12 @@ def test_the_client_gets_msgpack(fake_servers: FakeServers) -> None:
         headers={"accept": accept},
     )
     assert reply.headers["content-type"] == "application/msgpack"
+
+
+def test_http2_needs_an_h2c_server(fake_servers: FakeServers) -> None:
+    """`http_version=2` speaks HTTP/2 with prior knowledge; uvicorn (bei serve's server) speaks
+    HTTP/1.1 only, so the client fails at the HTTP/2 handshake (docs/api.md says so). When the
+    serving runtime gains h2c, this test turns into a parity check."""
+    client = PerformanceClient(base_url=fake_servers("embed").url, api_key="unused", http_version=2)
+    with pytest.raises(ValueError, match="Http2"):
+        client.embed(input=["hello world"], model="m")
