@@ -5,6 +5,7 @@ start without one."""
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -114,3 +115,18 @@ def test_a_missing_include_is_named(tmp_path: Path) -> None:
     (tmp_path / "requirements-cpu.txt").write_text("-r requirements-cpu-slim.txt\ntorch==2.13.0\n")
     with pytest.raises(BuildError, match=r"requirements-cpu-slim\.txt is missing"):
         requirement_files(variant("cpu"), tmp_path)
+
+
+def test_every_runtime_dependency_is_in_every_base() -> None:
+    """[project].dependencies is what `bei serve` imports; a base without one of them builds
+    fine and fails when the container starts (msgpack did)."""
+    import tomllib
+
+    project = tomllib.loads((Path(bei_cli.__file__).parents[1] / "pyproject.toml").read_text())
+    needed = {
+        re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in project["project"]["dependencies"]
+    }
+    for name in VARIANTS:
+        pinned = {package.lower().replace("_", "-") for package in pins(name)}
+        assert needed <= pinned, (name, sorted(needed - pinned))
