@@ -36,6 +36,7 @@ DEFAULT_ROUTE_BY_TASK: dict[Task, str] = {
     "rerank": "/rerank",
     "classify": "/predict",
     "ner": "/predict_tokens",
+    "sparse_embed": "/embed_sparse",
 }
 
 # The trt_llm.build.base_model values that may serve each task: BEI serves token classification
@@ -45,6 +46,7 @@ BASE_MODELS_BY_TASK: dict[Task, frozenset[str]] = {
     "rerank": frozenset({"encoder", "encoder_bert"}),
     "classify": frozenset({"encoder", "encoder_bert"}),
     "ner": frozenset({"encoder_bert"}),
+    "sparse_embed": frozenset({"encoder", "encoder_bert"}),
 }
 
 

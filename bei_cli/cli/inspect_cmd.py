@@ -66,6 +66,8 @@ def _dense(p: ModelProfile) -> str:
 
 
 def _pooling(p: ModelProfile) -> str:
+    if p.splade_pooling is not None:
+        return f"SPLADE {p.splade_pooling} over the MLM logits ({p.splade_activation})"
     if p.pooling is None:
         return "- (the model's head)"
     return p.pooling + ("" if p.pooling_include_prompt else " (prompt excluded)")

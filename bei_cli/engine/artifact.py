@@ -90,7 +90,11 @@ def engine_info(manifest: Manifest, *, name: str, device: str) -> EngineInfo:
         task=profile.task,
         dtype=manifest.dtype,
         device=device,
-        embedding_dim=profile.embedding_dim if profile.task == "embed" else len(profile.labels),
+        embedding_dim=(
+            profile.embedding_dim
+            if profile.task in ("embed", "sparse_embed")
+            else len(profile.labels)
+        ),
         labels=profile.labels,
         max_seq_len=limits.max_seq_len,
         max_batch_tokens=limits.max_num_tokens,

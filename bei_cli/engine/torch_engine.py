@@ -28,6 +28,7 @@ from bei_cli.engine.families.loading import checked_from_pretrained
 from bei_cli.engine.heads import SequenceScoresHead, TokenScoresHead
 from bei_cli.engine.pinned import HostStaging
 from bei_cli.engine.quant_formats import quantized_from_pretrained, use_quantized_compute
+from bei_cli.engine.sparse_head import SpladeHead
 from bei_cli.engine.torch_layers import load_dense, pool_tensor
 from bei_cli.errors import EngineError, UnsupportedHardwareError, UnsupportedModelError
 from bei_cli.inspect.profile import Attention, ModelProfile, PoolingMode, Task
@@ -90,6 +91,7 @@ TASKS: dict[Task, TaskSupport] = {
         auto_class="AutoModelForSequenceClassification", head=SequenceScoresHead.load
     ),
     "ner": TaskSupport(auto_class="AutoModelForTokenClassification", head=TokenScoresHead.load),
+    "sparse_embed": TaskSupport(auto_class="AutoModelForMaskedLM", head=SpladeHead.load),
 }
 
 
@@ -286,7 +288,9 @@ def load_torch_engine(
         task=profile.task,
         dtype=dtype,
         device=str(torch_device),
-        embedding_dim=profile.embedding_dim if profile.task == "embed" else len(labels),
+        embedding_dim=profile.embedding_dim
+        if profile.task in ("embed", "sparse_embed")
+        else len(labels),
         labels=labels,
         max_seq_len=max_seq_len or profile.max_seq_len,
         max_batch_tokens=max_batch_tokens,

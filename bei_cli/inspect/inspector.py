@@ -68,11 +68,11 @@ def inspect_checkpoint(model_dir: Path, *, base_model: str) -> ModelProfile:
     return ModelProfile(
         architecture=arch.name,
         model_type=arch.model_type,
-        task=arch.task,
+        task="sparse_embed" if modules.splade else arch.task,
         attention=arch.attention,
         hidden_size=hidden_size,
         max_seq_len=seq_len.value,
-        embedding_dim=modules.dense[-1].out_features if modules.dense else hidden_size,
+        embedding_dim=_embedding_dim(modules, hidden_size, config, arch),
         pooling=pooling.mode if pooling else None,
         pooling_include_prompt=pooling.include_prompt if pooling else True,
         normalize=modules.normalize,
@@ -86,12 +86,30 @@ def inspect_checkpoint(model_dir: Path, *, base_model: str) -> ModelProfile:
         fallbacks=tuple(notes),
         family=family_name(native, arch),
         settings=honoured_settings(config),
+        splade_pooling=modules.splade.pooling if modules.splade else None,
+        splade_activation=modules.splade.activation if modules.splade else None,
     )
+
+
+def _embedding_dim(
+    modules: Modules, hidden_size: int, config: Mapping[str, Any], arch: Architecture
+) -> int:
+    """Pooled width: the last Dense's, the vocabulary for SPLADE, else the hidden size."""
+    if modules.splade is None:
+        return modules.dense[-1].out_features if modules.dense else hidden_size
+    vocab_size = config.get("vocab_size")
+    if not arch.name.endswith("ForMaskedLM") or not isinstance(vocab_size, int):
+        raise UnsupportedModelError(
+            f"a SparseEncoder (SpladePooling) checkpoint needs a *ForMaskedLM architecture with "
+            f"a vocab_size; this one is {arch.name or '(none)'}.",
+            hint="SPLADE pools the masked-LM head's logits: save the model with its MLM head.",
+        )
+    return vocab_size
 
 
 def _embedding_modules(model_dir: Path, arch: Architecture) -> tuple[Modules, list[str]]:
     modules = read_modules(model_dir)
-    if modules is not None and modules.pooling is not None:
+    if modules is not None and (modules.pooling is not None or modules.splade is not None):
         return modules, []
     assumed = Pooling(mode=arch.family.pooling)
     if modules is None:

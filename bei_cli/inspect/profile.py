@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Task = Literal["embed", "rerank", "classify", "ner"]
+Task = Literal["embed", "rerank", "classify", "ner", "sparse_embed"]
 Attention = Literal["bidirectional", "causal"]
 PoolingMode = Literal["cls", "mean", "max", "lasttoken", "weightedmean", "mean_sqrt_len_tokens"]
 PaddingSide = Literal["left", "right"]
@@ -51,6 +51,10 @@ class ModelProfile:
     # that define its arithmetic, as bei honours them (inspect shows both).
     family: str = ""
     settings: tuple[tuple[str, str], ...] = ()
+    # sparse_embed (sentence-transformers SparseEncoder: MLM head + SpladePooling): how the MLM
+    # logits are pooled ("max" / "sum") and activated ("relu" / "log1p_relu"), as SpladePooling.
+    splade_pooling: str | None = None
+    splade_activation: str | None = None
     # Things inspection could not read and had to assume; each is also logged once.
     fallbacks: tuple[str, ...] = field(default=())
 

@@ -34,9 +34,25 @@ LEGACY_POOLING_KEYS: Mapping[str, PoolingMode] = MappingProxyType(
 
 # The pipeline shapes bei can run: one letter per module kind, checked with a regex.
 MODULE_KINDS: Mapping[str, str] = MappingProxyType(
-    {"Transformer": "T", "Pooling": "P", "Dense": "D", "Normalize": "N"}
+    {
+        "Transformer": "T",
+        "Pooling": "P",
+        "Dense": "D",
+        "Normalize": "N",
+        # SparseEncoder (SPLADE): the MLM head's logits, pooled by SpladePooling.
+        "MLMTransformer": "M",
+        "SpladePooling": "S",
+    }
 )
-PIPELINE_SHAPE = re.compile(r"^T(PD*)?N?$")
+PIPELINE_SHAPE = re.compile(r"^(T(PD*)?N?|[MT]S)$")
+SPLADE_POOLING = ("max", "sum")
+SPLADE_ACTIVATIONS = ("relu", "log1p_relu")
+
+
+@dataclass(frozen=True)
+class Splade:
+    pooling: str  # SpladePooling pooling_strategy
+    activation: str  # SpladePooling activation_function
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,7 @@ class Modules:
     pooling: Pooling | None = None
     normalize: bool = False
     dense: tuple[DenseLayer, ...] = ()
+    splade: Splade | None = None  # a SparseEncoder pipeline (MLMTransformer -> SpladePooling)
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,8 @@ def read_modules(model_dir: Path) -> Modules | None:
             hint=f'Move {transformer_path}/* to the root and set its path to "".',
         )
     by_kind = [(kind, model_dir / module_path) for kind, module_path in kinds]
+    if shape in ("MS", "TS"):  # ST 6 saves the MLM as a fill-mask Transformer
+        return Modules(splade=read_splade(by_kind[1][1] / "config.json"))
     pooling = [read_pooling(d / "config.json") for kind, d in by_kind if kind == "Pooling"]
     dense = tuple(
         read_dense(d / "config.json", str(d.relative_to(model_dir)))
@@ -128,6 +147,20 @@ def read_pooling(path: Path) -> Pooling:
             hint=f"Use one of: {', '.join(POOLING_MODES)}.",
         )
     return Pooling(mode=cast(PoolingMode, modes[0]), include_prompt=include_prompt)
+
+
+def read_splade(path: Path) -> Splade:
+    config = read_optional_object(path)
+    pooling = str(config.get("pooling_strategy", "max"))
+    activation = str(config.get("activation_function", "relu"))
+    if pooling not in SPLADE_POOLING or activation not in SPLADE_ACTIVATIONS:
+        raise UnsupportedModelError(
+            f"{path}: SpladePooling pooling_strategy {pooling!r} / activation_function "
+            f"{activation!r} is not supported.",
+            hint=f"bei runs pooling_strategy {' or '.join(SPLADE_POOLING)} with "
+            f"activation_function {' or '.join(SPLADE_ACTIVATIONS)}.",
+        )
+    return Splade(pooling=pooling, activation=activation)
 
 
 def read_dense(path: Path, module_path: str) -> DenseLayer:

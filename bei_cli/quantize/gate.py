@@ -98,6 +98,7 @@ SCORERS: dict[str, Callable[[Rows, Rows], Score]] = {
     "classify": label_score,
     "rerank": label_score,
     "ner": token_label_score,
+    "sparse_embed": cosine_score,
 }
 
 

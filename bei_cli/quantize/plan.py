@@ -46,6 +46,7 @@ ACCURACY_METRIC_BY_TASK: dict[str, str] = {
     "rerank": "score agreement",
     "classify": "score agreement",
     "ner": "label agreement",
+    "sparse_embed": "cosine",
 }
 
 

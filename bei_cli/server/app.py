@@ -40,6 +40,7 @@ from bei_cli.server.rerank.serving import Reranker
 from bei_cli.server.routes import install_model_routes, install_openapi
 from bei_cli.server.scoring import ScoringService
 from bei_cli.server.settings import ServerSettings
+from bei_cli.server.sparse.serving import SparseEmbed
 from bei_cli.server.state import ServerState
 from bei_cli.server.tei.serving import TeiEmbed
 from bei_cli.server.tokenizer import TextTokenizer
@@ -124,6 +125,13 @@ def _embedding_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> 
         default_prompt=prompts.get(profile.default_prompt_name or ""),
     )
     app.state.tei_embed = TeiEmbed(
+        service,
+        auto_truncate=settings.auto_truncate,
+        max_client_batch_size=settings.max_client_batch_size,
+        prompts=prompts,
+        default_prompt_name=profile.default_prompt_name,
+    )
+    app.state.sparse_embed = SparseEmbed(
         service,
         auto_truncate=settings.auto_truncate,
         max_client_batch_size=settings.max_client_batch_size,

@@ -14,6 +14,7 @@ ROUTES: dict[Task, tuple[str, ...]] = {
     "rerank": ("/rerank", "/v1/rerank", "/v2/rerank", "/predict", "/hf/text-classification"),
     "classify": ("/predict", "/hf/text-classification"),
     "ner": ("/predict_tokens", "/hf/token-classification"),
+    "sparse_embed": ("/embed_sparse",),
 }
 # Every task-specific route; the others (/tokenize, /decode, /v1/models, ...) serve every model.
 TASK_ROUTES = frozenset(route for routes in ROUTES.values() for route in routes)
@@ -23,6 +24,7 @@ MODEL_KINDS: dict[Task, str] = {
     "rerank": "a re-ranker model",
     "classify": "a classifier model (not a re-ranker model)",
     "ner": "a token-classification (NER) model",
+    "sparse_embed": "a sparse (SPLADE) embedding model",
 }
 
 

@@ -59,6 +59,8 @@ def model_type(state: ServerState) -> dict[str, Any]:
     profile = state.profile
     if profile.task == "embed":
         return {"embedding": {"pooling": profile.pooling}}
+    if profile.task == "sparse_embed":  # as TEI reports a SPLADE model
+        return {"embedding": {"pooling": "splade"}}
     id2label = {str(i): label for i, label in profile.id2label}
     labels = {"id2label": id2label, "label2id": {label: int(i) for i, label in id2label.items()}}
     kind = {"classify": "classifier", "rerank": "reranker", "ner": "token_classifier"}

@@ -23,6 +23,7 @@ from bei_cli.server.ner.router import router as ner_router
 from bei_cli.server.openai.router import router as openai_router
 from bei_cli.server.predict.router import router as predict_router
 from bei_cli.server.rerank.router import router as rerank_router
+from bei_cli.server.sparse.router import router as sparse_router
 from bei_cli.server.tei.router import router as tei_router
 from bei_cli.server.tokens.router import router as tokens_router
 from bei_cli.server.wire import ModelLimits, apply_limits
@@ -36,6 +37,7 @@ MODEL_ROUTERS: tuple[APIRouter, ...] = (
     ner_router,
     hf_router,
     tokens_router,
+    sparse_router,
 )
 
 

@@ -1,0 +1,1 @@
+"""TEI's /embed_sparse: SPLADE (SparseEncoder) vectors as index/value pairs."""
