@@ -15,11 +15,11 @@ Pure: numpy only, no torch, so the policy is tested without a GPU.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from bei_cli.engine.base import FloatArray, IntArray, Output
+from bei_cli.engine.base import IntArray, Output
 
 # Widths whose short batches get CUDA graphs; 5-token requests (7 with [CLS]/[SEP]) land in 8.
 GRAPH_WIDTHS = (8, 16, 32, 64)
@@ -48,6 +48,7 @@ class ShapePolicy:
     graph_widths: tuple[int, ...] = ()  # () : no graph shapes, rows are never padded
     graph_rows: tuple[int, ...] = ()
     max_width: int | None = None  # the engine's max_seq_len: buckets never exceed it
+    graph_max_tokens: int = GRAPH_MAX_TOKENS  # lowered to the largest shape actually captured
 
     @classmethod
     def exact(cls) -> ShapePolicy:
@@ -66,6 +67,13 @@ class ShapePolicy:
     def without_graphs(self) -> ShapePolicy:
         return replace(self, graph_widths=(), graph_rows=())
 
+    def with_captured(self, shapes: set[tuple[int, int]]) -> ShapePolicy:
+        """The policy for the (rows, width) shapes a capture kept: none -> no graphs; else graph
+        shapes up to the largest kept one (capture drops the largest first)."""
+        if not shapes:
+            return self.without_graphs()
+        return replace(self, graph_max_tokens=max(rows * width for rows, width in shapes))
+
     def graph_shapes(self) -> tuple[PaddedShape, ...]:
         """Every shape a graph is captured at, the largest first (the memory pool then grows
         once, and smaller captures reuse it)."""
@@ -73,7 +81,7 @@ class ShapePolicy:
             PaddedShape(rows, width, graph=True)
             for width in self.graph_widths
             for rows in self.graph_rows
-            if rows * width <= GRAPH_MAX_TOKENS
+            if rows * width <= self.graph_max_tokens
         ]
         return tuple(sorted(shapes, key=lambda s: (s.rows * s.width, s.width), reverse=True))
 
@@ -89,7 +97,7 @@ class ShapePolicy:
     def _graph_shape(self, n: int, longest: int) -> PaddedShape | None:
         width = next((w for w in self.graph_widths if w >= longest), None)
         rows = next((r for r in self.graph_rows if r >= n), None)
-        if width is None or rows is None or rows * width > GRAPH_MAX_TOKENS:
+        if width is None or rows is None or rows * width > self.graph_max_tokens:
             return None
         return PaddedShape(rows=rows, width=width, graph=True)
 
@@ -136,10 +144,5 @@ def pad_to(
 def trim_output(output: Output, n: int) -> Output:
     """The first `n` rows of an Output (filler rows dropped)."""
 
-    def rows(values: FloatArray | None) -> FloatArray | None:
-        return None if values is None else values[:n]
-
-    token_scores = None if output.token_scores is None else output.token_scores[:n]
-    return Output(
-        embeddings=rows(output.embeddings), scores=rows(output.scores), token_scores=token_scores
-    )
+    values = {f.name: getattr(output, f.name) for f in fields(output)}
+    return Output(**{name: None if v is None else v[:n] for name, v in values.items()})

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 # largest magnitude); rounding differs between attention kernels, a misread mask far more.
 MASK_PROBE_TOLERANCE = 1e-2
 WARMUP_RUNS = 2  # eager runs on a side stream before capture (cuBLAS/allocator warm-up)
+# Each graph keeps its output tensors; per-token outputs of a vocabulary's width (SPLADE's
+# masked-LM logits) would hold gigabytes over all shapes, so the largest shapes are dropped
+# until the kept outputs fit this.
+GRAPH_OUTPUT_BUDGET_BYTES = 1 << 30
 
 Inputs = Mapping[str, torch.Tensor]
 
@@ -208,6 +212,19 @@ def window_reason(model: torch.nn.Module, widest: int) -> str | None:
     return None
 
 
+def affordable_shapes(
+    forward: MaskedForward, shapes: tuple[PaddedShape, ...], probe: Inputs
+) -> tuple[PaddedShape, ...]:
+    """`shapes` (largest first) without the largest ones whose retained outputs would exceed
+    GRAPH_OUTPUT_BUDGET_BYTES, measured from the probe's output size per token."""
+    tokens = probe["input_ids"].numel()
+    per_token = sum(t.numel() * t.element_size() for t in output_tensors(forward(probe))) / tokens
+    kept = list(shapes)
+    while kept and per_token * sum(s.rows * s.width for s in kept) > GRAPH_OUTPUT_BUDGET_BYTES:
+        kept.pop(0)
+    return tuple(kept)
+
+
 def try_capture(
     forward: MaskedForward,
     shapes: tuple[PaddedShape, ...],
@@ -220,6 +237,7 @@ def try_capture(
     widest = max(shape.width for shape in shapes)
     reason = window_reason(forward.model, widest) or check_masked_forward(forward, probe)
     if reason is None:
+        shapes = affordable_shapes(forward, shapes, probe)
         try:
             graphs = capture_graphs(forward, shapes, tuple(probe))
         except Exception as exc:  # capture is an optimisation: any failure means eager

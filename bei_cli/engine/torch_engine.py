@@ -23,7 +23,13 @@ import torch
 from bei_cli.engine.attention import apply_attention
 from bei_cli.engine.base import Batch, EngineInfo, IntArray, Output
 from bei_cli.engine.bucketing import PaddedShape, ShapePolicy, pad_to, trim_output
-from bei_cli.engine.cuda_graphs import GraphRunner, MaskedForward, probe_inputs, try_capture
+from bei_cli.engine.cuda_graphs import (
+    CudaGraphs,
+    GraphRunner,
+    MaskedForward,
+    probe_inputs,
+    try_capture,
+)
 from bei_cli.engine.families.loading import checked_from_pretrained
 from bei_cli.engine.heads import SequenceScoresHead, TokenScoresHead
 from bei_cli.engine.pinned import HostStaging
@@ -177,7 +183,9 @@ def use_device_path(
         )
         with torch.inference_mode():
             engine.graphs = try_capture(forward, policy.graph_shapes(), probe)
-    engine.shapes = policy if engine.graphs is not None else policy.without_graphs()
+    captured = engine.graphs.graphs if isinstance(engine.graphs, CudaGraphs) else {}
+    engine.shapes = policy.with_captured(set(captured))
+    engine.graphs = engine.graphs if captured else None
 
 
 def absent_token_id(batch: Batch) -> int:

@@ -113,3 +113,12 @@ def test_trim_output_drops_filler_rows_of_every_task() -> None:
     assert trim_output(Output(scores=rows), 3).scores.shape == (3, 3)  # type: ignore[union-attr]
     trimmed = trim_output(Output(token_scores=tokens), 2).token_scores
     assert trimmed is not None and [t.shape[0] for t in trimmed] == [1, 2]
+
+
+def test_a_partial_capture_limits_graph_shapes_to_the_largest_kept() -> None:
+    kept = {(s.rows, s.width) for s in CUDA.graph_shapes() if s.rows * s.width <= 512}
+    policy = CUDA.with_captured(kept)
+    assert policy.shape_for(64, 8) == PaddedShape(64, 8, graph=True)  # 512 tokens: kept
+    assert policy.shape_for(65, 8) == PaddedShape(65, 8, graph=False)  # 1024: eager, real rows
+    assert {(s.rows, s.width) for s in policy.graph_shapes()} == kept
+    assert CUDA.with_captured(set()) == CUDA.without_graphs()

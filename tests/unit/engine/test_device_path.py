@@ -237,3 +237,22 @@ def test_fp8_engine_on_cuda_runs_scaled_mm_inside_its_graphs(
         got, want = np.stack(rows_of(on_gpu.run(batch))), np.stack(rows_of(reference.run(batch)))
         cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
         assert cos.min() >= 0.99, cos.min()
+
+
+def test_graph_outputs_over_budget_drop_the_largest_shapes(
+    tiny_checkpoint: TinyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bei_cli.engine import cuda_graphs
+
+    model_dir, profile = tiny_checkpoint("mean")
+    engine = load_torch_engine(model_dir, profile)
+    forward = MaskedForward(engine.model, False, torch.float32, engine.forward_options)
+    probe = probe_inputs(torch.device("cpu"), engine.pad_id, "right", token_types=True)
+    shapes = ShapePolicy.cuda(128, 128).graph_shapes()
+    with torch.inference_mode():
+        assert cuda_graphs.affordable_shapes(forward, shapes, probe) == shapes  # KBs per token
+        # last_hidden_state (32 floats) + pooler_output per sequence: ~170 bytes a token
+        monkeypatch.setattr(cuda_graphs, "GRAPH_OUTPUT_BUDGET_BYTES", 1_000_000)
+        kept = cuda_graphs.affordable_shapes(forward, shapes, probe)
+    assert 0 < len(kept) < len(shapes) and kept == shapes[len(shapes) - len(kept) :]
+    assert sum(s.rows * s.width for s in kept) * 128 <= 1_000_000
