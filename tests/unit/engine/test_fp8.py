@@ -175,7 +175,7 @@ def test_corrupt_fp8_checkpoint_is_an_artifact_error(
     read_fp8_checkpoint(model_dir)  # intact before
     CORRUPTIONS[corruption](model_dir)
     # An unreadable bei_quant.json names no format: "quantized checkpoint", not "FP8 checkpoint".
-    with pytest.raises(ArtifactError, match="(FP8|quantized) checkpoint"):
+    with pytest.raises(ArtifactError, match=r"(FP8|quantized) checkpoint"):
         load_torch_engine(model_dir, tiny_checkpoint("mean")[1])
 
 
