@@ -49,11 +49,17 @@ Inputs = Mapping[str, torch.Tensor]
 
 def additive_mask(mask: torch.Tensor, *, causal: bool, dtype: torch.dtype) -> torch.Tensor:
     """(n, w) 0/1 padding mask -> (n, 1, w, w) additive mask: 0 where attended, the dtype's
-    minimum elsewhere. Causal: a query also ignores every later key."""
+    minimum elsewhere. Causal: a query also ignores every later key.
+
+    Every position also attends to itself: a left-padded pad query would otherwise see no key
+    at all, and in float16 its all-masked softmax row turns into NaN, which the next layer's
+    attention would multiply (by zero weights: still NaN) into every real token. Pad positions'
+    outputs are never read; real tokens' rows are unchanged."""
     width = mask.shape[1]
     keys = mask.bool()[:, None, None, :].expand(-1, 1, width, width)
     if causal:
         keys = keys & torch.ones(width, width, dtype=torch.bool, device=mask.device).tril()
+    keys = keys | torch.eye(width, dtype=torch.bool, device=mask.device)
     zero = torch.zeros((), dtype=dtype, device=mask.device)
     return torch.where(keys, zero, torch.finfo(dtype).min)
 
