@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from rich.console import Console
 from bei_cli import pipeline
 from bei_cli.checkpoint import DEFAULT_SECRETS_DIR, FetchOptions
 from bei_cli.cli.fetch import announce
+from bei_cli.cli.login import allow_plain_http_base
 from bei_cli.cli.options import (
     AllowPickle,
     CacheDir,
@@ -20,16 +22,19 @@ from bei_cli.cli.options import (
     OutputDir,
     Quiet,
     SecretsDir,
+    Target,
     fetch_options,
 )
 from bei_cli.config.load import LoadedConfig, load_config
 from bei_cli.engine.spec import ArtifactSpec
+from bei_cli.hardware import host_has_native_bf16
 from bei_cli.image.base_cache import cache_root
 from bei_cli.image.build import BaseChoice, describe_base
-from bei_cli.quantize.cpu import host_has_native_bf16
 
 HELP = (
-    "Build an engine artifact from a Truss-compatible config.yaml: validate -> fetch checkpoint "
+    "Build an engine artifact from a Truss-compatible config.yaml for the target it names "
+    "(resources.accelerator: a cuda artifact in BEI's dtype; none: this CPU; --target "
+    "overrides): validate -> fetch checkpoint "
     "-> inspect -> plan -> build, smoke-test and accuracy-gate the engine (with `bei: {engine: "
     "auto}` on a CPU: the fastest accurate candidate, measured) -> package it as an OCI image "
     "on the base for its engine and device: from the base cache `bei image base` fills, or "
@@ -37,6 +42,7 @@ HELP = (
 )
 EXAMPLE = (
     "Examples:  bei build examples/all-minilm-l6-v2/config.yaml -o build/minilm   |   "
+    "bei build config.yaml --target cpu   |   "
     "bei build config.yaml --dry-run   |   "
     "bei build config.yaml --base oci:build/base:cpu --format oci --format docker-archive"
 )
@@ -61,6 +67,7 @@ def command(
     offline: Offline = False,
     allow_pickle: AllowPickle = False,
     quiet: Quiet = False,
+    target: Target = None,
     base: Annotated[
         str | None,
         typer.Option(
@@ -75,9 +82,25 @@ def command(
     no_image: Annotated[
         bool, typer.Option("--no-image", help="Write the engine artifact only.")
     ] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Pull a registry --base over plain HTTP (a local registry), as its host in "
+            "BEI_INSECURE_REGISTRIES would. Never implied.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON object (artifact, engine, image reference) on stdout."
+        ),
+    ] = False,
 ) -> None:
-    console = Console(stderr=True, highlight=False)
-    loaded = load_config(config)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if insecure:
+        allow_plain_http_base(base)
+    loaded = load_config(config, target=target)
     for warning in loaded.warnings:
         console.print(f"[yellow]warning[/]: {warning}", markup=True)
     out_dir = output or pipeline.default_output_dir(loaded.config)
@@ -90,8 +113,15 @@ def command(
             console.print(line, markup=False, soft_wrap=True)
         return
     choice = BaseChoice(base, cache_root(os.environ))
+    if (out_dir / "manifest.json").is_file():
+        console.print(
+            f"replacing the artifact in {out_dir} once the new one is built (a server already "
+            "running from it keeps the old model in memory until it is restarted)",
+            markup=False,
+        )
     result = pipeline.build(loaded, out_dir, options, before_build=None if no_image else choice)
     print_built(console, result)
+    reference = None
     if choice.reference is not None:
         image = pipeline.package(
             loaded,
@@ -101,11 +131,27 @@ def command(
             report=lambda line: console.print(line, markup=False, soft_wrap=True),
             source_date_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
         )
-        console.print(
-            f"[green]image[/] oci:{image.layout_dir}:{image.ref_name}@{image.manifest_digest}",
-            markup=True,
-        )
-    typer.echo(str(result.artifact_dir))
+        reference = f"oci:{image.layout_dir}:{image.ref_name}@{image.manifest_digest}"
+        console.print("[green]image[/] (copy the next line whole):", markup=True)
+        console.print(reference, markup=False, soft_wrap=True)
+    if as_json:
+        typer.echo(json.dumps(built_summary(result, reference), sort_keys=True))
+    else:
+        typer.echo(str(result.artifact_dir))
+
+
+def built_summary(result: pipeline.BuildResult, image_reference: str | None) -> dict[str, object]:
+    """What `bei build --json` prints: enough for a CI step to push or deploy what was built."""
+    manifest = result.manifest
+    return {
+        "artifact_dir": str(result.artifact_dir),
+        "engine": manifest.engine,
+        "dtype": manifest.dtype,
+        "device_kind": manifest.device_kind,
+        "quantization": manifest.quantization,
+        "served_model_name": manifest.served_model_name,
+        "image": image_reference,
+    }
 
 
 def print_plan(
