@@ -21,19 +21,23 @@ import torch
 from bei_cli.errors import UnsupportedModelError
 
 # Heads a base model (AutoModel) leaves behind when loading a *ForMaskedLM / *ForCausalLM /
-# classifier checkpoint, and the pooler no embedding is read from.
+# classifier checkpoint, and the pooler no embedding is read from: unused, so they may be absent
+# from the model (unexpected). Only the pooler may be absent from the checkpoint (missing).
 UNUSED_BY_EMBEDDERS = re.compile(
     r"^(lm_head|cls|classifier|score|head|dense|mlm|pre_classifier|generator_lm_head|"
     r"generator_predictions|discriminator_predictions|pooler)(\.|$)|(^|\.)pooler\."
 )
+UNREAD_BY_EMBEDDERS = re.compile(r"(^|\.)pooler\.")
 SHOWN_KEYS = 6
 
 
 def loading_problems(info: dict[str, Any], *, base_model_load: bool) -> list[str]:
     """Human-readable problems in transformers' loading info; empty when the load is exact."""
     problems = []
-    missing = _keys(info.get("missing_keys", ()), base_model_load)
-    unexpected = _keys(info.get("unexpected_keys", ()), base_model_load)
+    missing = _keys(info.get("missing_keys", ()), UNREAD_BY_EMBEDDERS if base_model_load else None)
+    unexpected = _keys(
+        info.get("unexpected_keys", ()), UNUSED_BY_EMBEDDERS if base_model_load else None
+    )
     mismatched = sorted(str(k) for k in info.get("mismatched_keys", ()) or ())
     if missing:
         problems.append(f"missing weights (would be random): {_show(missing)}")
@@ -66,10 +70,10 @@ def checked_from_pretrained(
     return load
 
 
-def _keys(keys: Iterable[Any], base_model_load: bool) -> list[str]:
+def _keys(keys: Iterable[Any], allowed: re.Pattern[str] | None) -> list[str]:
     names = sorted(str(k) for k in keys or ())
-    if base_model_load:
-        names = [name for name in names if not UNUSED_BY_EMBEDDERS.search(name)]
+    if allowed is not None:
+        names = [name for name in names if not allowed.search(name)]
     return names
 
 

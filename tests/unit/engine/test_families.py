@@ -149,3 +149,32 @@ def test_gte_ntk_rope_scaling_builds_the_remote_codes_frequencies(
     model: Any = engine.model
     served = model.rotary_emb.inv_freq.double() * model.rotary_emb.attention_scaling
     torch.testing.assert_close(served, expected, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("family", EMBEDDER_FAMILIES)
+def test_served_over_http_matches_transformers(
+    family: str,
+    checkpoints: dict[tuple[str, str], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The hub layout, built and served on /v1/embeddings as a user calls it."""
+    from fastapi.testclient import TestClient
+
+    from bei_cli.server.app import create_app
+    from bei_cli.server.settings import ServerSettings
+
+    code, out = build(checkpoints[(family, "hub")], tmp_path, capsys)
+    assert code == 0, out
+    engine, manifest = load_engine(tmp_path / "out", device="cpu")
+    tokenizer = TextTokenizer.from_dir(tmp_path / "out" / MODEL_DIR, manifest.limits.max_seq_len)
+    app = create_app(engine, tokenizer, manifest.profile, ServerSettings(tokenization_workers=1))
+    with TestClient(app) as client:
+        response = client.post("/v1/embeddings", json={"input": DOCUMENTS, "model": "m"})
+    assert response.status_code == 200, response.text
+    served = np.array([row["embedding"] for row in response.json()["data"]])
+    reference = reference_embeddings(checkpoints[(family, "native")], DOCUMENTS)
+    cosines = np.sum(served * reference, axis=1) / (
+        np.linalg.norm(served, axis=1) * np.linalg.norm(reference, axis=1)
+    )
+    assert cosines.min() >= COSINE_FLOOR, (family, cosines.min())
