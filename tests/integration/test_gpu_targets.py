@@ -20,12 +20,15 @@ pytestmark = pytest.mark.integration
 
 TEXTS = ["What is Baseten?", "An embedding is a vector. " * 20, "日本語のテキストです。"]
 IMAGE = "registry.example.com/team/model@sha256:" + "0123456789abcdef" * 4
-# target name -> (accelerator, quantization_type, artifact dtype per base model, floor)
+# target name -> (accelerator, quantization_type, artifact dtype per base model, gate floor).
+# The floors of the quantized rows are written in the config, as a user must: MiniLM (384 wide)
+# measures ~0.99 as FP8 GEMMs and ~0.88 as NVFP4 GEMMs (docs/quantization.md), below the
+# default 0.99 / 0.98; no_quant keeps the default 0.999.
 TARGETS = {
-    "L4": ("L4", "no_quant", {"encoder_bert": "float16", "encoder": "bfloat16"}, 0.999),
-    "H100": ("H100", "no_quant", {"encoder_bert": "float16", "encoder": "bfloat16"}, 0.999),
+    "L4": ("L4", "no_quant", {"encoder_bert": "float16", "encoder": "bfloat16"}, None),
+    "H100": ("H100", "no_quant", {"encoder_bert": "float16", "encoder": "bfloat16"}, None),
     "H100-fp8": ("H100", "fp8", {"encoder_bert": "bfloat16", "encoder": "bfloat16"}, 0.98),
-    "B200-fp4": ("B200", "fp4", {"encoder_bert": "bfloat16", "encoder": "bfloat16"}, 0.9),
+    "B200-fp4": ("B200", "fp4", {"encoder_bert": "bfloat16", "encoder": "bfloat16"}, 0.85),
 }
 
 
@@ -34,15 +37,16 @@ def qwen3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_causal_embedder(tmp_path_factory.mktemp("qwen3") / "tiny-qwen3", "qwen3")
 
 
-def gpu_config(model_dir: Path, base_model: str, accelerator: str, quantization: str) -> str:
+def gpu_config(
+    model_dir: Path, base_model: str, accelerator: str, quantization: str, floor: float | None
+) -> str:
     return (
         f"model_name: {model_dir.name}-{accelerator.lower()}\n"
         f"resources: {{accelerator: {accelerator}, use_gpu: true}}\n"
         f"trt_llm:\n  build:\n    base_model: {base_model}\n"
         f"    quantization_type: {quantization}\n"
         f"    checkpoint_repository: {{source: LOCAL, repo: {model_dir}}}\n"
-        # the gate's floor is the test's: fp4 on a 32-wide random model is not MiniLM
-        "bei: {accuracy_floor: 0.5}\n"
+        + ("" if floor is None else f"bei: {{accuracy_floor: {floor}}}\n")
     )
 
 
@@ -56,10 +60,10 @@ def build(tmp_path: Path, env: dict[str, str], config: str, *args: str) -> tuple
     return out, result.stderr
 
 
-def served(artifact: Path, env: dict[str, str]) -> tuple[np.ndarray, str]:
+def served(artifact: Path, env: dict[str, str], texts: list[str] = TEXTS) -> tuple[np.ndarray, str]:
     server = ServerProcess(artifact, env)
     try:
-        body = {"input": TEXTS, "model": "m"}
+        body = {"input": texts, "model": "m"}
         response = httpx.post(f"{server.url}/v1/embeddings", json=body, timeout=120)
         assert response.status_code == 200, response.text
         rows = np.array([row["embedding"] for row in response.json()["data"]])
@@ -104,7 +108,7 @@ def test_minilm_for_each_gpu(
     reference_model,  # type: ignore[no-untyped-def]
 ) -> None:
     accelerator, quantization, dtypes, floor = TARGETS[target]
-    config = gpu_config(minilm_dir(), "encoder_bert", accelerator, quantization)
+    config = gpu_config(minilm_dir(), "encoder_bert", accelerator, quantization, floor)
     artifact, log = build(tmp_path, hub_env, config)
     check_cuda_artifact(artifact, log, accelerator, quantization, dtypes["encoder_bert"])
     rows, server_log = served(artifact, hub_env)
@@ -112,7 +116,7 @@ def test_minilm_for_each_gpu(
     want = reference_model.encode(TEXTS, normalize_embeddings=True)
     cosines = np.sum(rows * want, axis=1) / np.linalg.norm(rows, axis=1)
     # no_quant serves the checkpoint's fp32 weights in fp32 here; fp8/fp4 their dequantized ones
-    assert cosines.min() >= (0.99999 if quantization == "no_quant" else floor), cosines
+    assert cosines.min() >= (0.99999 if floor is None else floor), cosines
     docs = rendered(artifact, hub_env, tmp_path)
     pod = docs["Deployment"]["spec"]["template"]["spec"]  # type: ignore[index]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -123,21 +127,20 @@ def test_minilm_for_each_gpu(
 def test_tiny_qwen3_for_each_gpu(
     target: str, qwen3: Path, tmp_path: Path, hub_env: dict[str, str]
 ) -> None:
-    accelerator, quantization, dtypes, _ = TARGETS[target]
-    artifact, log = build(
-        tmp_path, hub_env, gpu_config(qwen3, "encoder", accelerator, quantization)
-    )
+    accelerator, quantization, dtypes, floor = TARGETS[target]
+    config = gpu_config(qwen3, "encoder", accelerator, quantization, floor)
+    artifact, log = build(tmp_path, hub_env, config)
     check_cuda_artifact(artifact, log, accelerator, quantization, dtypes["encoder"])
-    rows, _ = served(artifact, hub_env)
-    assert rows.shape[0] == len(TEXTS) and np.isfinite(rows).all()
+    short = [text[:100] for text in TEXTS]  # the tiny model takes 128 tokens
+    rows, _ = served(artifact, hub_env, short)
+    assert rows.shape[0] == len(short) and np.isfinite(rows).all()
 
 
 def test_target_cpu_builds_the_same_config_for_a_cpu(
     tmp_path: Path, hub_env: dict[str, str]
 ) -> None:
-    config = gpu_config(minilm_dir(), "encoder_bert", "L4", "no_quant").replace(
-        "bei: {accuracy_floor: 0.5}\n", "bei: {engine: torch}\n"
-    )
+    config = gpu_config(minilm_dir(), "encoder_bert", "L4", "no_quant", None)
+    config += "bei: {engine: torch}\n"
     artifact, log = build(tmp_path, hub_env, config, "--target", "cpu")
     assert "--target cpu replaces resources.accelerator (L4)" in log
     manifest = json.loads((artifact / "manifest.json").read_text())
