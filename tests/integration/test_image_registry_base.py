@@ -10,8 +10,8 @@ import pytest
 
 from bei_cli.errors import CheckpointError
 from bei_cli.image.build import build_image
-from bei_cli.registry import Credentials, open_client, plan_tags, push_image
 from bei_cli.oci import read_layout
+from bei_cli.registry import Credentials, open_client, plan_tags, push_image
 from tests.fixtures.images import write_config, write_fake_artifact, write_tiny_base
 from tests.fixtures.registry import start_registry
 
