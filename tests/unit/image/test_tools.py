@@ -64,6 +64,6 @@ def test_podman_loads_the_docker_archive(
     result = build_image(artifact, config_path, base_ref, formats=["docker-archive"])
     with podman_storage() as podman:
         out = _run(*podman, "load", "-i", str(result.archive))
-        assert "tiny-model:latest" in out
-        labels = json.loads(_run(*podman, "image", "inspect", "tiny-model:latest"))[0]["Labels"]
+        assert "tiny:latest" in out  # the image name: checkpoint org/tiny
+        labels = json.loads(_run(*podman, "image", "inspect", "tiny:latest"))[0]["Labels"]
         assert labels["io.bei.engine.digest"].startswith("sha256:")
