@@ -30,6 +30,7 @@ from bei_cli.engine.cuda_graphs import (
     probe_inputs,
     try_capture,
 )
+from bei_cli.engine.families.jina_bert import own_family_loader
 from bei_cli.engine.families.loading import checked_from_pretrained
 from bei_cli.engine.heads import SequenceScoresHead, TokenScoresHead
 from bei_cli.engine.pinned import HostStaging
@@ -241,9 +242,11 @@ def load_transformer(
     loader = getattr(transformers, auto_class)
     # A quantized checkpoint's loader (FP8, NVFP4) loads its state dict strictly; any other load
     # is refused when a weight is missing or unplaced (engine.families.loading): a random tensor
-    # never reaches serving.
-    load = quantized_from_pretrained(loader, model_dir) or checked_from_pretrained(
-        loader, base_model_load=auto_class == "AutoModel"
+    # never reaches serving. Families transformers has no class for load bei's own module.
+    load = (
+        own_family_loader(model_dir)
+        or quantized_from_pretrained(loader, model_dir)
+        or checked_from_pretrained(loader, base_model_load=auto_class == "AutoModel")
     )
     try:
         model = load(model_dir, dtype=dtype, attn_implementation="sdpa")

@@ -53,6 +53,8 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
         "nomic_bert": Family(attention="bidirectional", pooling="mean"),
         "gte": ENCODER,
         "eurobert": Family(attention="bidirectional", pooling="mean"),
+        # bei's own module (engine.families.jina_bert); the hub layout is read in hub_layouts.
+        "jina_bert": Family(attention="bidirectional", pooling="mean"),
     }
 )
 

@@ -13,6 +13,7 @@ Pure: dict in, dict out. The engine writes the native config into the artifact.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -268,6 +269,62 @@ EUROBERT = HubLayout(
 )
 
 
+JINA_REMOTE_CODE = "jinaai/jina-bert-implementation--"
+JINA_ARCHITECTURES = {"JinaBertModel": "JinaBertModel", "JinaBertForMaskedLM": "JinaBertModel"}
+
+
+def _jina_finish(hub: Mapping[str, Any], native: dict[str, Any]) -> None:
+    """bei's own JinaBertModel (engine.families.jina_bert) stands behind the remote code, so
+    auto_map is dropped; only the embedding classes are implemented."""
+    others = [a for a in hub.get("architectures") or [] if a not in JINA_ARCHITECTURES]
+    found = [
+        Violation(key, None, "must be stated: the remote code's default is not what bei runs")
+        for key in ("position_embedding_type", "feed_forward_type")
+        if key not in hub
+    ]
+    if others:
+        reason = "only JinaBertModel / JinaBertForMaskedLM (embedders) are implemented"
+        found.append(Violation("architectures", others, reason))
+    if found:
+        raise_violations(found, hub)
+    native.pop("auto_map", None)
+    native["position_embedding_type"] = "alibi"
+    native["feed_forward_type"] = hub["feed_forward_type"]
+
+
+JINA_BERT = HubLayout(
+    family="Jina-BERT v2 (bei's own module)",
+    native_model_type="jina_bert",
+    keys=MappingProxyType(
+        {
+            **{
+                key: Rename(key)
+                for key in (
+                    "hidden_size",
+                    "num_hidden_layers",
+                    "num_attention_heads",
+                    "intermediate_size",
+                    "layer_norm_eps",
+                    "type_vocab_size",
+                    "max_position_embeddings",
+                    "model_max_length",
+                )
+            },
+            "position_embedding_type": Pin(("alibi",), "JinaBertModel attends with ALiBi"),
+            "feed_forward_type": Pin(("geglu", "reglu"), "JinaBertModel's MLP is GEGLU or ReGLU"),
+            "hidden_act": Pin(("gelu",), "the gate's activation is feed_forward_type's"),
+            "emb_pooler": Ignore("read by the remote code's encode() only"),
+            "attn_implementation": Ignore(KERNEL_SWITCH),
+            "hidden_dropout_prob": Ignore(INFERENCE_ONLY),
+            "attention_probs_dropout_prob": Ignore(INFERENCE_ONLY),
+            "gradient_checkpointing": Ignore(INFERENCE_ONLY),
+        }
+    ),
+    architectures=JINA_ARCHITECTURES,
+    finish=_jina_finish,
+)
+
+
 # Keys of Alibaba's remote-code NewConfig that transformers' GteConfig does not write.
 GTE_REMOTE_KEYS = (
     "auto_map",
@@ -309,6 +366,8 @@ def hub_layout(config: Mapping[str, Any]) -> HubLayout | None:
         return GTE  # arctic-embed-m-v2.0 says model_type gte with the NewModel remote config
     if model_type == "eurobert" and any(key in config for key in EUROBERT_HUB_KEYS):
         return EUROBERT
+    if model_type == "bert" and JINA_REMOTE_CODE in json.dumps(config.get("auto_map")):
+        return JINA_BERT
     return None
 
 

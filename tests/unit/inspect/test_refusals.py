@@ -62,10 +62,11 @@ def jina_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_jina_v2_shaped_checkpoint_is_refused_by_inspect(
     jina_v2: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Jina's layout is implemented (tests/unit/engine/test_jina_bert.py), but this config also
+    # carries BertConfig keys the Jina remote code does not have: each unknown key refuses it.
     code, out = inspect(jina_v2, capsys)
     assert code == UNSUPPORTED, out
-    assert "position_embedding_type: 'alibi'" in out
-    assert "feed_forward_type: 'geglu'" in out  # listed under the first problem
+    assert "Jina-BERT v2" in out and "key bei does not know" in out
 
 
 def test_jina_v2_shaped_checkpoint_is_refused_by_build(
@@ -73,20 +74,38 @@ def test_jina_v2_shaped_checkpoint_is_refused_by_build(
 ) -> None:
     code, out = build(jina_v2, tmp_path, capsys)
     assert code == UNSUPPORTED, out
-    assert "alibi" in out
+    assert "Jina-BERT v2" in out
     assert not (tmp_path / "out").exists()
 
 
 def test_remote_code_without_a_native_class_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Jina v2 with its ALiBi / GEGLU keys removed: only auto_map says it is not a BERT.
+    # A remote-code class bei has no module for: only auto_map says it is not a BERT.
     model = make_jina_v2_shaped(
-        tmp_path / "jina", position_embedding_type=None, feed_forward_type=None
+        tmp_path / "jina",
+        architectures=["JinaBertForMaskedLM"],
+        auto_map={"AutoModel": "someone/other-bert--modeling.OtherBertModel"},
+        position_embedding_type=None,
+        feed_forward_type=None,
     )
     code, out = inspect(model, capsys)
     assert code == UNSUPPORTED, out
     assert "auto_map" in out and "JinaBertForMaskedLM" in out
+
+
+def test_jina_layout_without_its_feed_forward_type_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fixtures.jina_bert import make_jina_v2
+
+    model = make_jina_v2(tmp_path / "jina")
+    config = json.loads((model / "config.json").read_text())
+    del config["feed_forward_type"]  # the remote code's default is a plain BERT MLP
+    (model / "config.json").write_text(json.dumps(config))
+    code, out = inspect(model, capsys)
+    assert code == UNSUPPORTED, out
+    assert "feed_forward_type" in out and "must be stated" in out
 
 
 def test_remote_code_of_a_native_class_is_noted_not_run(

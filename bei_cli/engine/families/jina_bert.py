@@ -1,0 +1,258 @@
+"""Jina-BERT v2 (jina-embeddings-v2-base-en / -small-en), which transformers has no class for.
+
+A BERT encoder without position embeddings: every attention head adds a symmetric ALiBi bias
+-slope * |i - j| to its scores (slopes from the ALiBi paper, interpolated for a head count that
+is not a power of two), and each post-LayerNorm block's feed-forward is gated: one bias-free
+`gated_layers` projection to 2 * intermediate, act(first half) * second half, then `wo`
+(act is GELU for geglu, ReLU for reglu). Weight names are the hub's (`bert.` prefix of
+JinaBertForMaskedLM stripped); the load is exact: every checkpoint tensor must find its place
+and every parameter must come from the checkpoint, or the load is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
+
+from bei_cli.engine.families.loading import loading_problems
+from bei_cli.errors import UnsupportedModelError
+
+MODEL_TYPE = "jina_bert"
+GATE_ACTIVATIONS: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "geglu": F.gelu,  # exact (erf) GELU, as the remote code's nn.GELU()
+    "reglu": F.relu,
+}
+HUB_PREFIX = "bert."
+
+
+@dataclass(frozen=True)
+class JinaBertSettings:
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    type_vocab_size: int
+    layer_norm_eps: float
+    feed_forward_type: str
+    pad_token_id: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> JinaBertSettings:
+        return cls(
+            vocab_size=int(config["vocab_size"]),
+            hidden_size=int(config["hidden_size"]),
+            num_hidden_layers=int(config["num_hidden_layers"]),
+            num_attention_heads=int(config["num_attention_heads"]),
+            intermediate_size=int(config["intermediate_size"]),
+            type_vocab_size=int(config.get("type_vocab_size", 2)),
+            layer_norm_eps=float(config.get("layer_norm_eps", 1e-12)),
+            feed_forward_type=str(config["feed_forward_type"]),
+            pad_token_id=int(config.get("pad_token_id") or 0),
+        )
+
+
+def alibi_slopes(heads: int) -> torch.Tensor:
+    """Per-head slopes: 2^(-8i/n) for n a power of two; otherwise the nearest lower power's
+    slopes followed by every other slope of twice that power (the ALiBi paper's recipe)."""
+
+    def power_of_two(n: int) -> list[float]:
+        start = 2.0 ** (-(2.0 ** -(math.log2(n) - 3)))
+        return [start ** (i + 1) for i in range(n)]
+
+    if math.log2(heads).is_integer():
+        return torch.tensor(power_of_two(heads), dtype=torch.float64)
+    closest = 2 ** math.floor(math.log2(heads))
+    extra = power_of_two(2 * closest)[0::2][: heads - closest]
+    return torch.tensor(power_of_two(closest) + extra, dtype=torch.float64)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, s: JinaBertSettings) -> None:
+        super().__init__()
+        self.heads = s.num_attention_heads
+        self.query = nn.Linear(s.hidden_size, s.hidden_size)
+        self.key = nn.Linear(s.hidden_size, s.hidden_size)
+        self.value = nn.Linear(s.hidden_size, s.hidden_size)
+
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        batch, length, width = hidden.shape
+
+        def split(x: torch.Tensor) -> torch.Tensor:
+            return x.view(batch, length, self.heads, width // self.heads).transpose(1, 2)
+
+        q, k, v = split(self.query(hidden)), split(self.key(hidden)), split(self.value(hidden))
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return context.transpose(1, 2).reshape(batch, length, width)
+
+
+class AttentionOutput(nn.Module):
+    def __init__(self, s: JinaBertSettings) -> None:
+        super().__init__()
+        self.dense = nn.Linear(s.hidden_size, s.hidden_size)
+        self.LayerNorm = nn.LayerNorm(s.hidden_size, eps=s.layer_norm_eps)
+
+
+class Attention(nn.Module):
+    def __init__(self, s: JinaBertSettings) -> None:
+        super().__init__()
+        self.self = SelfAttention(s)
+        self.output = AttentionOutput(s)
+
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        attended = self.output.dense(self.self(hidden, bias))
+        return self.output.LayerNorm(attended + hidden)
+
+
+class GatedMLP(nn.Module):
+    def __init__(self, s: JinaBertSettings) -> None:
+        super().__init__()
+        self.intermediate = s.intermediate_size
+        self.act = GATE_ACTIVATIONS[s.feed_forward_type]
+        self.gated_layers = nn.Linear(s.hidden_size, 2 * s.intermediate_size, bias=False)
+        self.wo = nn.Linear(s.intermediate_size, s.hidden_size)
+        self.layernorm = nn.LayerNorm(s.hidden_size, eps=s.layer_norm_eps)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        projected = self.gated_layers(hidden)
+        gate, value = projected[..., : self.intermediate], projected[..., self.intermediate :]
+        return self.layernorm(self.wo(self.act(gate) * value) + hidden)
+
+
+class Layer(nn.Module):
+    def __init__(self, s: JinaBertSettings) -> None:
+        super().__init__()
+        self.attention = Attention(s)
+        self.mlp = GatedMLP(s)
+
+    def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.attention(hidden, bias))
+
+
+class Embeddings(nn.Module):
+    def __init__(self, s: JinaBertSettings) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(s.vocab_size, s.hidden_size)
+        self.token_type_embeddings = nn.Embedding(s.type_vocab_size, s.hidden_size)
+        self.LayerNorm = nn.LayerNorm(s.hidden_size, eps=s.layer_norm_eps)
+
+    def forward(self, ids: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.word_embeddings(ids) + self.token_type_embeddings(types))
+
+
+class Encoder(nn.Module):
+    def __init__(self, s: JinaBertSettings) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(Layer(s) for _ in range(s.num_hidden_layers))
+
+
+class JinaBertModel(nn.Module):
+    def __init__(self, settings: JinaBertSettings) -> None:
+        super().__init__()
+        # What the engine reads off a transformers model's config.
+        self.config = SimpleNamespace(pad_token_id=settings.pad_token_id, num_labels=None)
+        self.embeddings = Embeddings(settings)
+        self.encoder = Encoder(settings)
+        self.slopes: torch.Tensor
+        self.register_buffer(
+            "slopes", alibi_slopes(settings.num_attention_heads).float(), persistent=False
+        )
+
+    def attention_bias(self, mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """ALiBi distances plus the padding mask: (batch, heads, length, length)."""
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        distance = (positions[None, :] - positions[:, None]).abs().float()
+        alibi = -self.slopes.float()[:, None, None] * distance
+        padding = torch.zeros(mask.shape, device=mask.device).masked_fill(
+            mask == 0, torch.finfo(torch.float32).min
+        )
+        return (alibi[None] + padding[:, None, None, :]).to(dtype)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> BaseModelOutput:
+        mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+        hidden = self.embeddings(input_ids, types)
+        bias = self.attention_bias(mask, hidden.dtype)
+        states = [hidden]
+        for layer in self.encoder.layer:
+            hidden = layer(hidden, bias)
+            states.append(hidden)
+        return BaseModelOutput(
+            last_hidden_state=hidden, hidden_states=tuple(states) if output_hidden_states else None
+        )
+
+
+def load_jina_bert(model_dir: Path, dtype: torch.dtype, **_: Any) -> torch.nn.Module:
+    """The checkpoint in model_dir as a JinaBertModel; refused unless every weight is placed."""
+    config = json.loads((model_dir / "config.json").read_text())
+    model = JinaBertModel(JinaBertSettings.from_config(config))
+    weights = {_native_name(k): v for k, v in read_weights(model_dir).items()}
+    expected = model.state_dict()
+    info = {
+        "missing_keys": sorted(set(expected) - set(weights)),
+        "unexpected_keys": sorted(set(weights) - set(expected)),
+        "mismatched_keys": sorted(
+            k for k in expected if k in weights and weights[k].shape != expected[k].shape
+        ),
+    }
+    problems = loading_problems(info, base_model_load=True)
+    if problems:
+        raise UnsupportedModelError(
+            f"JinaBertModel does not match the checkpoint's weights in {model_dir}: "
+            f"{'; '.join(problems)}.",
+            hint="bei reads the layout jinaai/jina-bert-implementation publishes "
+            "(docs/models.md); a checkpoint with other weights is not served.",
+        )
+    model.load_state_dict({k: weights[k] for k in expected}, strict=True)
+    model.to(dtype)
+    # The slopes stay fp32 whatever the weights' dtype (bf16 would round 2^-0.5 and the like).
+    model.slopes = alibi_slopes(int(config["num_attention_heads"])).float()
+    return model.eval()
+
+
+def _native_name(key: str) -> str:
+    return key.removeprefix(HUB_PREFIX)
+
+
+def read_weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        raise UnsupportedModelError(
+            f"{model_dir} has no *.safetensors weights for JinaBertModel.",
+            hint="Save the checkpoint as safetensors (save_pretrained does by default).",
+        )
+    weights: dict[str, torch.Tensor] = {}
+    for path in files:
+        weights.update(load_file(path))
+    return weights
+
+
+# bei's own modules, by the model_type of the artifact's native config.
+OWN_FAMILIES: Mapping[str, Callable[..., torch.nn.Module]] = {MODEL_TYPE: load_jina_bert}
+
+
+def own_family_loader(model_dir: Path) -> Callable[..., torch.nn.Module] | None:
+    """bei's own loader for the checkpoint's model_type; None when transformers loads it."""
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        return None
+    model_type = json.loads(config_path.read_text()).get("model_type")
+    return OWN_FAMILIES.get(str(model_type))

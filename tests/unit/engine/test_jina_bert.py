@@ -1,0 +1,164 @@
+"""Jina-BERT v2: a tiny hub-layout checkpoint built with `bei build` and served by the torch
+engine, against the Jina math written out here in plain float64 torch ops from the checkpoint's
+tensors (not bei's module): word + token-type embeddings -> LayerNorm; per head
+softmax(q k^T / sqrt(d) - slope * |i - j|) v; post-LayerNorm residuals; act(first half of
+gated_layers) * second half -> wo. Slopes are the ALiBi paper's, written as literals."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bei_cli.engine.artifact import MODEL_DIR, load_engine
+from bei_cli.engine.base import Batch
+from bei_cli.engine.families.jina_bert import alibi_slopes
+from bei_cli.server.tokenizer import TextTokenizer
+from tests.fixtures.jina_bert import make_jina_v2
+from tests.unit.engine.helpers import PARITY_TEXTS
+from tests.unit.inspect.test_refusals import UNSUPPORTED, build, inspect
+
+COSINE_FLOOR = 0.9999  # fp32 against a float64 reference, per docs/models.md
+MAX_SEQ_LENGTH = 128
+# ALiBi slopes: 2^(-8k/n) for n a power of two; 6 heads take the 4-head slopes then every other
+# slope of the 8-head set (1/2, 1/8).
+SLOPES = {
+    4: [2**-2, 2**-4, 2**-6, 2**-8],
+    6: [2**-2, 2**-4, 2**-6, 2**-8, 2**-1, 2**-3],
+    8: [2.0**-k for k in range(1, 9)],
+    12: [2.0**-k for k in range(1, 9)] + [2**-0.5, 2**-1.5, 2**-2.5, 2**-3.5],
+}
+
+
+@pytest.mark.parametrize("heads", sorted(SLOPES))
+def test_alibi_slopes_are_the_papers(heads: int) -> None:
+    assert alibi_slopes(heads).tolist() == pytest.approx(SLOPES[heads], rel=1e-12)
+
+
+def reference_embeddings(model_dir: Path, texts: list[str], heads: int, ffn: str) -> np.ndarray:
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    w = {k: v.double() for k, v in load_file(model_dir / "model.safetensors").items()}
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    act = torch.nn.functional.gelu if ffn == "geglu" else torch.relu
+    slopes = torch.tensor(SLOPES[heads], dtype=torch.float64)
+
+    def norm(x: torch.Tensor, prefix: str) -> torch.Tensor:
+        mean = x.mean(-1, keepdim=True)
+        var = ((x - mean) ** 2).mean(-1, keepdim=True)
+        return (x - mean) / torch.sqrt(var + 1e-12) * w[prefix + ".weight"] + w[prefix + ".bias"]
+
+    def linear(x: torch.Tensor, prefix: str) -> torch.Tensor:
+        out = x @ w[prefix + ".weight"].T
+        return out + w[prefix + ".bias"] if prefix + ".bias" in w else out
+
+    rows = []
+    for text in texts:
+        ids = torch.tensor(tokenizer(text, truncation=True, max_length=MAX_SEQ_LENGTH).input_ids)
+        n = len(ids)
+        x = w["bert.embeddings.word_embeddings.weight"][ids]
+        x = norm(
+            x + w["bert.embeddings.token_type_embeddings.weight"][0], "bert.embeddings.LayerNorm"
+        )
+        distance = (torch.arange(n)[None, :] - torch.arange(n)[:, None]).abs().double()
+        layer = 0
+        while f"bert.encoder.layer.{layer}.mlp.wo.weight" in w:
+            p = f"bert.encoder.layer.{layer}"
+            q, k, v = (
+                linear(x, f"{p}.attention.self.{name}") for name in ("query", "key", "value")
+            )
+            d = q.shape[-1] // heads
+            context = torch.empty_like(q)
+            for h in range(heads):
+                cols = slice(h * d, (h + 1) * d)
+                scores = q[:, cols] @ k[:, cols].T / math.sqrt(d) - slopes[h] * distance
+                context[:, cols] = torch.softmax(scores, dim=-1) @ v[:, cols]
+            x = norm(
+                linear(context, f"{p}.attention.output.dense") + x,
+                f"{p}.attention.output.LayerNorm",
+            )
+            inner = w[f"{p}.mlp.wo.weight"].shape[1]
+            projected = linear(x, f"{p}.mlp.gated_layers")
+            mlp = linear(act(projected[:, :inner]) * projected[:, inner:], f"{p}.mlp.wo")
+            x = norm(mlp + x, f"{p}.mlp.layernorm")
+            layer += 1
+        pooled = x.mean(0)
+        rows.append((pooled / pooled.norm()).numpy())
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize(("heads", "ffn"), [(6, "geglu"), (4, "reglu")])
+def test_jina_v2_matches_the_reference_math(
+    heads: int, ffn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = make_jina_v2(tmp_path / "jina", num_attention_heads=heads, feed_forward_type=ffn)
+    code, out = inspect(model, capsys)
+    assert code == 0, out
+    assert "Jina-BERT v2" in out and "alibi" in out
+    code, out = build(model, tmp_path, capsys)
+    assert code == 0, out
+    engine, _ = load_engine(tmp_path / "out", device="cpu")
+    texts = list(PARITY_TEXTS)
+    ids = TextTokenizer.from_dir(tmp_path / "out" / MODEL_DIR, MAX_SEQ_LENGTH).encode(
+        texts, truncate=True
+    )
+    output = engine.run(Batch.from_sequences(ids))  # one padded batch: the mask is exercised
+    assert output.embeddings is not None
+    served = output.embeddings
+    reference = reference_embeddings(model, texts, heads, ffn)
+    cosines = np.sum(served * reference, axis=1) / (
+        np.linalg.norm(served, axis=1) * np.linalg.norm(reference, axis=1)
+    )
+    assert cosines.min() >= COSINE_FLOOR, cosines.min()
+
+
+def test_swapped_gate_halves_would_fail(tmp_path: Path) -> None:
+    """The parity test can fail: the same math with the halves swapped is far off."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    model = make_jina_v2(tmp_path / "jina")
+    swapped = make_jina_v2(tmp_path / "swapped")
+    weights = load_file(swapped / "model.safetensors")
+    for key in [k for k in weights if k.endswith("gated_layers.weight")]:
+        weights[key] = torch.cat(weights[key].chunk(2)[::-1]).contiguous()
+    save_file(weights, str(swapped / "model.safetensors"))
+    texts = list(PARITY_TEXTS)
+    a = reference_embeddings(model, texts, 6, "geglu")
+    b = reference_embeddings(swapped, texts, 6, "geglu")
+    assert np.sum(a * b, axis=1).min() < COSINE_FLOOR
+
+
+def test_unknown_jina_setting_stays_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = make_jina_v2(tmp_path / "jina", layer_norm_type="rms_norm")
+    code, out = inspect(model, capsys)
+    assert code == UNSUPPORTED, out
+    assert "layer_norm_type" in out
+
+
+def test_unimplemented_feed_forward_stays_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = make_jina_v2(tmp_path / "jina", feed_forward_type="swiglu")
+    code, out = inspect(model, capsys)
+    assert code == UNSUPPORTED, out
+    assert "feed_forward_type: 'swiglu'" in out
+
+
+def test_extra_jina_weights_refuse_the_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    # jina-bert-v2-qk-post-norm style query/key norms: weights bei's module has no place for.
+    extra = {"bert.encoder.layer.0.attention.self.layer_norm_q.weight": torch.ones(48)}
+    model = make_jina_v2(tmp_path / "jina", extra_weights=extra)
+    code, out = build(model, tmp_path, capsys)
+    assert code == UNSUPPORTED, out
+    assert "layer_norm_q" in out
