@@ -293,7 +293,7 @@ def _jina_finish(hub: Mapping[str, Any], native: dict[str, Any]) -> None:
 
 
 JINA_BERT = HubLayout(
-    family="Jina-BERT v2 (bei's own module)",
+    family="Jina-BERT v2",
     native_model_type="jina_bert",
     keys=MappingProxyType(
         {

@@ -16,6 +16,9 @@ from bei_cli.inspect.architectures import Architecture, native_classes
 from bei_cli.inspect.guards import check_behaviour_keys, check_remote_code
 from bei_cli.inspect.hub_layouts import NativeConfig, to_native
 
+# Model types transformers has no class for, run by bei's own modules (engine.families).
+OWN_MODULES = frozenset({"jina_bert"})
+
 # Native config keys that change the arithmetic, shown by `bei inspect` when present.
 SETTING_KEYS = (
     "hidden_act",
@@ -28,6 +31,7 @@ SETTING_KEYS = (
     "rope_parameters",
     "type_vocab_size",
     "position_embedding_type",
+    "feed_forward_type",
     "classifier_pooling",
     "sliding_window",
     "is_causal",
@@ -48,6 +52,8 @@ def check_config(native: NativeConfig, arch: Architecture) -> str | None:
 
 
 def family_name(native: NativeConfig, arch: Architecture) -> str:
+    if native.family is not None and arch.model_type in OWN_MODULES:
+        return f"{native.family}, hub layout run by bei's own {arch.model_type} module"
     if native.family is not None:
         return f"{native.family}, hub layout read as transformers {arch.model_type}"
     return arch.model_type

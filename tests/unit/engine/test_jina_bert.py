@@ -162,3 +162,38 @@ def test_extra_jina_weights_refuse_the_build(
     code, out = build(model, tmp_path, capsys)
     assert code == UNSUPPORTED, out
     assert "layer_norm_q" in out
+
+
+def test_jina_v2_base_code_layout_stays_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = "jinaai/jina-bert-v2-qk-post-norm--modeling_bert.JinaBertModel"
+    model = make_jina_v2(tmp_path / "jina", auto_map={"AutoModel": remote})
+    code, out = inspect(model, capsys)
+    assert code == UNSUPPORTED, out
+    assert "position_embedding_type: 'alibi'" in out
+
+
+def test_unprefixed_jina_bert_model_weights_serve_the_same_vectors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    model = make_jina_v2(tmp_path / "jina", architectures=["JinaBertModel"])
+    weights = load_file(model / "model.safetensors")
+    bare = {k.removeprefix("bert."): v for k, v in weights.items() if k.startswith("bert.")}
+    save_file(bare, str(model / "model.safetensors"), metadata={"format": "pt"})
+    code, out = build(model, tmp_path, capsys)
+    assert code == 0, out
+    engine, _ = load_engine(tmp_path / "out", device="cpu")
+    texts = list(PARITY_TEXTS)[:4]
+    ids = TextTokenizer.from_dir(tmp_path / "out" / MODEL_DIR, MAX_SEQ_LENGTH).encode(
+        texts, truncate=True
+    )
+    served = engine.run(Batch.from_sequences(ids)).embeddings
+    assert served is not None
+    reference = reference_embeddings(make_jina_v2(tmp_path / "prefixed"), texts, 6, "geglu")
+    cosines = np.sum(served * reference, axis=1) / (
+        np.linalg.norm(served, axis=1) * np.linalg.norm(reference, axis=1)
+    )
+    assert cosines.min() >= COSINE_FLOOR, cosines.min()
