@@ -61,23 +61,27 @@ def hub_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-def build_from_yaml(work: Path, env: dict[str, str], config_yaml: str) -> Path:
-    """Write `config_yaml` into `work`, run `bei build` on it, and return the artifact."""
+def build_from_yaml(work: Path, env: dict[str, str], config_yaml: str, *args: str) -> Path:
+    """Write `config_yaml` into `work`, run `bei build` on it (+ `args`), return the artifact."""
     config = work / "config.yaml"
     config.write_text(config_yaml)
     out = work / "artifact"
-    result = bei("build", str(config), "-o", str(out), "--no-image", env=env)
+    result = bei("build", str(config), "-o", str(out), "--no-image", *args, env=env)
     assert result.returncode == 0, result.stderr
     assert (out / "manifest.json").is_file()
     return out
 
 
 def build_artifact(
-    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str], extra_yaml: str = ""
+    tmp_path_factory: pytest.TempPathFactory,
+    env: dict[str, str],
+    extra_yaml: str = "",
+    *args: str,
 ) -> Path:
-    """The bundled MiniLM example config (plus `extra_yaml`), built."""
+    """The bundled MiniLM example config (plus `extra_yaml`), built: for its L4 (a cuda float16
+    artifact, served here on the CPU in float32) unless `args` say `--target cpu`."""
     example = (ROOT / "examples" / "all-minilm-l6-v2" / "config.yaml").read_text()
-    return build_from_yaml(tmp_path_factory.mktemp("build"), env, example + extra_yaml)
+    return build_from_yaml(tmp_path_factory.mktemp("build"), env, example + extra_yaml, *args)
 
 
 def local_config(model_dir: Path, *, base_model: str, route: str) -> str:
@@ -155,7 +159,10 @@ def minilm_server(minilm_artifact: Path, hub_env: dict[str, str]) -> Iterator[Se
 def minilm_bf16_server(
     tmp_path_factory: pytest.TempPathFactory, hub_env: dict[str, str]
 ) -> Iterator[ServerProcess]:
-    artifact = build_artifact(tmp_path_factory, hub_env, "bei:\n  dtype: bfloat16\n")
+    # A CPU bf16 artifact: the example built for this CPU with bf16 pinned (a GPU build would
+    # serve here in float32).
+    extra = "bei:\n  dtype: bfloat16\n"
+    artifact = build_artifact(tmp_path_factory, hub_env, extra, "--target", "cpu")
     server = ServerProcess(artifact, hub_env)
     yield server
     server.stop()
