@@ -25,6 +25,7 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
 from bei_cli.engine.families.loading import loading_problems
+from bei_cli.engine.fp8_checkpoint import QUANT_FILE
 from bei_cli.errors import UnsupportedModelError
 
 MODEL_TYPE = "jina_bert"
@@ -200,6 +201,12 @@ class JinaBertModel(nn.Module):
 
 def load_jina_bert(model_dir: Path, dtype: torch.dtype, **_: Any) -> torch.nn.Module:
     """The checkpoint in model_dir as a JinaBertModel; refused unless every weight is placed."""
+    if (model_dir / QUANT_FILE).is_file():
+        raise UnsupportedModelError(
+            f"{model_dir} is a quantized (FP8 / NVFP4) Jina-BERT v2 checkpoint; bei's "
+            "JinaBertModel has no quantized compute, and casting the stored values would be wrong.",
+            hint="Build Jina-BERT v2 without quantization (float32, float16 or bfloat16).",
+        )
     config = json.loads((model_dir / "config.json").read_text())
     model = JinaBertModel(JinaBertSettings.from_config(config))
     weights = {_native_name(k): v for k, v in read_weights(model_dir).items()}

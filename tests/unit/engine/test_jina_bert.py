@@ -197,3 +197,15 @@ def test_unprefixed_jina_bert_model_weights_serve_the_same_vectors(
         np.linalg.norm(served, axis=1) * np.linalg.norm(reference, axis=1)
     )
     assert cosines.min() >= COSINE_FLOOR, cosines.min()
+
+
+def test_quantized_jina_checkpoint_is_refused(tmp_path: Path) -> None:
+    import torch
+
+    from bei_cli.engine.families.jina_bert import load_jina_bert
+    from bei_cli.errors import UnsupportedModelError
+
+    model = make_jina_v2(tmp_path / "jina")
+    (model / "bei_quant.json").write_text('{"format": "fp8"}')
+    with pytest.raises(UnsupportedModelError, match="quantized"):
+        load_jina_bert(model, torch.float32)
