@@ -169,6 +169,10 @@ class JinaBertModel(nn.Module):
             "slopes", alibi_slopes(settings.num_attention_heads).float(), persistent=False
         )
 
+    def set_attn_implementation(self, name: str) -> None:
+        """transformers' switch (the ONNX export asks for eager); one attention path here: an
+        additive-bias SDPA, which exports as MatMul/Softmax."""
+
     def attention_bias(self, mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """ALiBi distances plus the padding mask: (batch, heads, length, length)."""
         positions = torch.arange(mask.shape[1], device=mask.device)

@@ -209,3 +209,29 @@ def test_quantized_jina_checkpoint_is_refused(tmp_path: Path) -> None:
     (model / "bei_quant.json").write_text('{"format": "fp8"}')
     with pytest.raises(UnsupportedModelError, match="quantized"):
         load_jina_bert(model, torch.float32)
+
+
+def test_jina_v2_onnx_engine_matches_the_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fixtures.configs import config_yaml
+    from tests.unit.inspect.test_refusals import run
+
+    model = make_jina_v2(tmp_path / "jina")
+    config = tmp_path / "config.yaml"
+    bei = {"engine": "onnx", "dtype": "float32"}
+    config.write_text(
+        config_yaml(source="LOCAL", repo=str(model), revision=None, accelerator=None, bei=bei)
+    )
+    code, out = run(["build", str(config), "-o", str(tmp_path / "out"), "--no-image"], capsys)
+    assert code == 0, out
+    engine, _ = load_engine(tmp_path / "out", device="cpu")
+    tokenizer = TextTokenizer.from_dir(tmp_path / "out" / MODEL_DIR, MAX_SEQ_LENGTH)
+    for texts in (list(PARITY_TEXTS), ["a"]):  # lengths other than the export's sample
+        served = engine.run(Batch.from_sequences(tokenizer.encode(texts, truncate=True)))
+        assert served.embeddings is not None
+        reference = reference_embeddings(model, texts, 6, "geglu")
+        cosines = np.sum(served.embeddings * reference, axis=1) / (
+            np.linalg.norm(served.embeddings, axis=1) * np.linalg.norm(reference, axis=1)
+        )
+        assert cosines.min() >= COSINE_FLOOR, cosines.min()
