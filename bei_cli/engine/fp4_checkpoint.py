@@ -14,20 +14,30 @@ model from its config and loads the (dequantized) state dict strictly.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from bei_cli.engine import nvfp4
+from bei_cli.engine import nvfp4, quantized_checkpoint
 from bei_cli.engine.manifest import REBUILD_HINT
+from bei_cli.engine.quantized_checkpoint import (
+    WEIGHTS_FILE,
+    Loader,
+    dequantized_from_pretrained,
+    dequantized_state,
+    layout_fields,
+    layout_json,
+    read_layout_and_weights,
+    refuse_unlisted,
+    write_quantized_checkpoint,
+)
 from bei_cli.errors import ArtifactError
 
-QUANT_FILE = "bei_quant.json"  # the same file name as the FP8 format; `format` tells them apart
-WEIGHTS_FILE = "model.safetensors"
+# The same file name as the FP8 format (`format` tells them apart); importers read it here.
+QUANT_FILE = quantized_checkpoint.QUANT_FILE
 FORMAT = "bei-nvfp4/1"
 PACKED_DTYPE = torch.uint8
 BLOCK_SCALE = "weight_scale"
@@ -51,13 +61,11 @@ class Fp4Layout:
     weights_file: str = WEIGHTS_FILE
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        return layout_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> Fp4Layout:
-        data = json.loads(text)
-        if data.get("format") != FORMAT:
-            raise ValueError(f"format {data.get('format')!r} is not {FORMAT!r}")
+        data = layout_fields(text, FORMAT)
         if data.get("block_size") != nvfp4.BLOCK_SIZE:
             raise ValueError(f"block_size {data.get('block_size')!r} is not {nvfp4.BLOCK_SIZE}")
         return cls(**{**data, "linears": tuple(data["linears"]), "kept": tuple(data["kept"])})
@@ -79,14 +87,7 @@ def write_fp4_checkpoint(
     model_dir: Path, tensors: Mapping[str, torch.Tensor], layout: Fp4Layout
 ) -> None:
     """Replace the weights in model_dir (plain or sharded) by one file holding `tensors`."""
-    from safetensors.torch import save_file
-
-    for old in (model_dir / "model.safetensors.index.json", *model_dir.glob("model-*.safetensors")):
-        old.unlink(missing_ok=True)
-    # safetensors refuses tensors that share storage (tied weights); give each its own copy.
-    own = {name: tensor.detach().contiguous().clone() for name, tensor in tensors.items()}
-    save_file(own, str(model_dir / layout.weights_file), metadata={"format": "pt"})
-    (model_dir / QUANT_FILE).write_text(layout.to_json(), encoding="utf-8")
+    write_quantized_checkpoint(model_dir, tensors, layout)
 
 
 @dataclass(frozen=True)
@@ -113,37 +114,26 @@ class Fp4Checkpoint:
             for name in self.layout.linears
             for suffix in (BLOCK_SCALE, GLOBAL_SCALE, INPUT_SCALE)
         }
-        state: dict[str, torch.Tensor] = {}
-        for key, tensor in self.tensors.items():
-            if key in scales:
-                continue
-            if tensor.dtype == PACKED_DTYPE:
-                tensor = nvfp4.dequantize(self.weight(key.removesuffix(".weight")))
-            state[key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
-        return state
+
+        def decode(key: str, _packed: torch.Tensor) -> torch.Tensor:
+            return nvfp4.dequantize(self.weight(key.removesuffix(".weight")))
+
+        return dequantized_state(self.tensors, scales, PACKED_DTYPE, decode, dtype)
 
 
 def read_fp4_checkpoint(model_dir: Path) -> Fp4Checkpoint:
     """Read and check bei_quant.json and its weights; any mismatch is an ArtifactError."""
-    from safetensors.torch import load_file
-
-    try:
-        layout = Fp4Layout.from_json((model_dir / QUANT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise _corrupt(f"{QUANT_FILE} is unreadable: {exc}") from exc
-    weights = model_dir / layout.weights_file
-    if not weights.is_file():
-        raise _corrupt(f"{layout.weights_file}, the weights {QUANT_FILE} names, is missing.")
-    tensors = load_file(weights)
+    layout, tensors = read_layout_and_weights(model_dir, Fp4Layout.from_json, _corrupt)
     for name in layout.linears:
         check_linear(tensors, name)
-    listed = {f"{name}.weight" for name in layout.linears}
-    unlisted = sorted(k for k, t in tensors.items() if t.dtype == PACKED_DTYPE and k not in listed)
-    if unlisted:
-        raise _corrupt(
-            f"packed uint8 tensors {', '.join(unlisted)} are not listed in {QUANT_FILE}."
-        )
+    refuse_unlisted(tensors, PACKED_DTYPE, layout.linears, "packed uint8 tensors", _corrupt)
     return Fp4Checkpoint(layout=layout, tensors=tensors)
+
+
+def fp4_from_pretrained(auto_class: Any) -> Loader:
+    """`from_pretrained` for an NVFP4 checkpoint: the transformers class built from config.json,
+    then loaded strictly with the decoded weights."""
+    return dequantized_from_pretrained(auto_class, read_fp4_checkpoint, _corrupt)
 
 
 def check_linear(tensors: Mapping[str, torch.Tensor], name: str) -> None:

@@ -13,20 +13,29 @@ model from its config and loads the (dequantized) state dict strictly.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bei_cli.engine.manifest import REBUILD_HINT
+from bei_cli.engine.quantized_checkpoint import (
+    QUANT_FILE,
+    WEIGHTS_FILE,
+    Loader,
+    dequantized_from_pretrained,
+    dequantized_state,
+    layout_fields,
+    layout_json,
+    read_layout_and_weights,
+    refuse_unlisted,
+    write_quantized_checkpoint,
+)
 from bei_cli.errors import ArtifactError
 
-QUANT_FILE = "bei_quant.json"
-WEIGHTS_FILE = "model.safetensors"
 FORMAT = "bei-fp8-e4m3/1"
 FP8_DTYPE = torch.float8_e4m3fn
 FP8_MAX = float(torch.finfo(FP8_DTYPE).max)  # 448.0
@@ -52,13 +61,11 @@ class Fp8Layout:
     input_scale: str = INPUT_SCALE
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        return layout_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> Fp8Layout:
-        data = json.loads(text)
-        if data.get("format") != FORMAT:
-            raise ValueError(f"format {data.get('format')!r} is not {FORMAT!r}")
+        data = layout_fields(text, FORMAT)
         return cls(
             **{**data, "linears": tuple(data["linears"]), "embeddings": tuple(data["embeddings"])}
         )
@@ -94,14 +101,7 @@ def write_fp8_checkpoint(
     model_dir: Path, tensors: Mapping[str, torch.Tensor], layout: Fp8Layout
 ) -> None:
     """Replace the weights in model_dir (plain or sharded) by one file holding `tensors`."""
-    from safetensors.torch import save_file
-
-    for old in (model_dir / "model.safetensors.index.json", *model_dir.glob("model-*.safetensors")):
-        old.unlink(missing_ok=True)
-    # safetensors refuses tensors that share storage (tied weights); give each its own copy.
-    own = {name: tensor.detach().contiguous().clone() for name, tensor in tensors.items()}
-    save_file(own, str(model_dir / layout.weights_file), metadata={"format": "pt"})
-    (model_dir / QUANT_FILE).write_text(layout.to_json(), encoding="utf-8")
+    write_quantized_checkpoint(model_dir, tensors, layout)
 
 
 @dataclass(frozen=True)
@@ -126,38 +126,24 @@ class Fp8Checkpoint:
             for name in self.layout.linears
             for suffix in (self.layout.weight_scale, self.layout.input_scale)
         } | {f"{name}.{self.layout.weight_scale}" for name in self.layout.embeddings}
-        state: dict[str, torch.Tensor] = {}
-        for key, tensor in self.tensors.items():
-            if key in scale_keys:
-                continue
-            if tensor.dtype == FP8_DTYPE:
-                scale = self.tensors[f"{key.removesuffix('.weight')}.{self.layout.weight_scale}"]
-                tensor = tensor.float() * scale
-            state[key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
-        return state
+
+        def decode(key: str, tensor: torch.Tensor) -> torch.Tensor:
+            scale = self.tensors[f"{key.removesuffix('.weight')}.{self.layout.weight_scale}"]
+            return tensor.float() * scale
+
+        return dequantized_state(self.tensors, scale_keys, FP8_DTYPE, decode, dtype)
 
 
 def read_fp8_checkpoint(model_dir: Path) -> Fp8Checkpoint:
     """Read and check bei_quant.json and its weights; any mismatch is an ArtifactError."""
-    from safetensors.torch import load_file
-
-    try:
-        layout = Fp8Layout.from_json((model_dir / QUANT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise _corrupt(f"{QUANT_FILE} is unreadable: {exc}") from exc
-    weights = model_dir / layout.weights_file
-    if not weights.is_file():
-        raise _corrupt(f"{layout.weights_file}, the weights {QUANT_FILE} names, is missing.")
-    tensors = load_file(weights)
+    layout, tensors = read_layout_and_weights(model_dir, Fp8Layout.from_json, _corrupt)
     for name in layout.linears:
         _check_quantized(tensors, name, layout.weight_scale, _is_scalar)
         _check_quantized(tensors, name, layout.input_scale, _is_scalar)
     for name in layout.embeddings:
         _check_quantized(tensors, name, layout.weight_scale, _is_row_scale)
-    listed = {f"{name}.weight" for name in (*layout.linears, *layout.embeddings)}
-    unlisted = sorted(k for k, t in tensors.items() if t.dtype == FP8_DTYPE and k not in listed)
-    if unlisted:
-        raise _corrupt(f"float8 tensors {', '.join(unlisted)} are not listed in {QUANT_FILE}.")
+    modules = (*layout.linears, *layout.embeddings)
+    refuse_unlisted(tensors, FP8_DTYPE, modules, "float8 tensors", _corrupt)
     return Fp8Checkpoint(layout=layout, tensors=tensors)
 
 
@@ -194,19 +180,7 @@ def _corrupt(problem: str) -> ArtifactError:
     return ArtifactError(f"FP8 checkpoint: {problem}", hint=REBUILD_HINT)
 
 
-def fp8_from_pretrained(loader: Any) -> Callable[..., torch.nn.Module]:
+def fp8_from_pretrained(loader: Any) -> Loader:
     """`loader.from_pretrained`'s stand-in for an FP8 checkpoint: the same transformers class
     built from config.json, then loaded strictly with the dequantized weights."""
-
-    def load(model_dir: Path, *, dtype: torch.dtype, **kwargs: Any) -> torch.nn.Module:
-        from transformers import AutoConfig
-
-        checkpoint = read_fp8_checkpoint(model_dir)
-        model = loader.from_config(AutoConfig.from_pretrained(model_dir), dtype=dtype, **kwargs)
-        try:
-            model.load_state_dict(checkpoint.dequantized(dtype), strict=True)
-        except RuntimeError as exc:
-            raise _corrupt(f"its tensors do not match the model: {exc}") from exc
-        return model
-
-    return load
+    return dequantized_from_pretrained(loader, read_fp8_checkpoint, _corrupt)

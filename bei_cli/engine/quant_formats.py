@@ -16,14 +16,14 @@ from typing import Any
 
 import torch
 
-from bei_cli.engine import fp4_checkpoint, fp8_checkpoint
+from bei_cli.engine import fp4_checkpoint, fp8_checkpoint, quantized_checkpoint
 from bei_cli.engine.fp4_linear import use_fp4_compute
 from bei_cli.engine.fp8_linear import use_fp8_compute
 from bei_cli.engine.manifest import REBUILD_HINT
 from bei_cli.errors import ArtifactError
 
-QUANT_FILE = fp8_checkpoint.QUANT_FILE
-Loader = Callable[..., torch.nn.Module]  # from_pretrained's signature: (model_dir, *, dtype, ...)
+QUANT_FILE = quantized_checkpoint.QUANT_FILE
+Loader = quantized_checkpoint.Loader
 
 
 @dataclass(frozen=True)
@@ -32,29 +32,9 @@ class QuantizedFormat:
     use_compute: Callable[[torch.nn.Module, Path, torch.device], None]
 
 
-def fp4_from_pretrained(auto_class: Any) -> Loader:
-    """`from_pretrained` for an NVFP4 checkpoint: the transformers class built from config.json,
-    then loaded strictly with the decoded weights."""
-
-    def load(model_dir: Path, *, dtype: torch.dtype, **kwargs: Any) -> torch.nn.Module:
-        from transformers import AutoConfig
-
-        checkpoint = fp4_checkpoint.read_fp4_checkpoint(model_dir)
-        model = auto_class.from_config(AutoConfig.from_pretrained(model_dir), dtype=dtype, **kwargs)
-        try:
-            model.load_state_dict(checkpoint.dequantized(dtype), strict=True)
-        except RuntimeError as exc:
-            raise ArtifactError(
-                f"NVFP4 checkpoint: its tensors do not match the model: {exc}", hint=REBUILD_HINT
-            ) from exc
-        return model
-
-    return load
-
-
 FORMATS: dict[str, QuantizedFormat] = {
     fp8_checkpoint.FORMAT: QuantizedFormat(fp8_checkpoint.fp8_from_pretrained, use_fp8_compute),
-    fp4_checkpoint.FORMAT: QuantizedFormat(fp4_from_pretrained, use_fp4_compute),
+    fp4_checkpoint.FORMAT: QuantizedFormat(fp4_checkpoint.fp4_from_pretrained, use_fp4_compute),
 }
 
 
