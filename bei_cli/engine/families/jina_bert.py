@@ -174,14 +174,20 @@ class JinaBertModel(nn.Module):
         additive-bias SDPA, which exports as MatMul/Softmax."""
 
     def attention_bias(self, mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """ALiBi distances plus the padding mask: (batch, heads, length, length)."""
-        positions = torch.arange(mask.shape[1], device=mask.device)
+        """ALiBi distances plus the padding mask: (batch, heads, length, length). `mask` is the
+        (batch, length) 0/1 mask, or the CUDA-graph path's (batch, 1, length, length) additive
+        one (cuda_graphs.additive_mask)."""
+        width = mask.shape[-1]
+        positions = torch.arange(width, device=mask.device)
         distance = (positions[None, :] - positions[:, None]).abs().float()
         alibi = -self.slopes.float()[:, None, None] * distance
-        padding = torch.zeros(mask.shape, device=mask.device).masked_fill(
-            mask == 0, torch.finfo(torch.float32).min
-        )
-        return (alibi[None] + padding[:, None, None, :]).to(dtype)
+        if mask.dim() == 4:
+            padding = mask.float()
+        else:
+            padding = torch.zeros(mask.shape, device=mask.device).masked_fill(
+                mask == 0, torch.finfo(torch.float32).min
+            )[:, None, None, :]
+        return (alibi[None] + padding).to(dtype)
 
     def forward(
         self,

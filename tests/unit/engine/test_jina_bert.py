@@ -235,3 +235,22 @@ def test_jina_v2_onnx_engine_matches_the_reference(
             np.linalg.norm(served.embeddings, axis=1) * np.linalg.norm(reference, axis=1)
         )
         assert cosines.min() >= COSINE_FLOOR, cosines.min()
+
+
+def test_graph_path_additive_mask_gives_the_plain_vectors(tmp_path: Path) -> None:
+    """CUDA graphs call the model with a 4-D additive mask (cuda_graphs.MaskedForward); on the
+    CPU the same call must give the 0/1-mask forward's hidden states."""
+    import torch
+
+    from bei_cli.engine.cuda_graphs import MaskedForward
+    from bei_cli.engine.families.jina_bert import load_jina_bert
+
+    model = load_jina_bert(make_jina_v2(tmp_path / "jina"), torch.float32)
+    ids = torch.tensor([[101, 2000, 2001, 2002, 102], [101, 2003, 102, 0, 0]])
+    mask = (ids != 0).long()
+    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    with torch.inference_mode():
+        plain = model(**inputs).last_hidden_state
+        graphed = MaskedForward(model, False, torch.float32)(inputs).last_hidden_state
+    real = mask.bool()
+    torch.testing.assert_close(graphed[real], plain[real], rtol=1e-5, atol=1e-5)
