@@ -25,15 +25,16 @@ from typing import Any
 import torch
 
 from bei_cli.engine import nvfp4
+from bei_cli.engine.calibration import (
+    DEFAULT_CALIB_MAX_SEQ_LENGTH,
+    DEFAULT_CALIB_SIZE,
+    calibration_engine,
+    calibration_inputs,
+    selected_linears,
+)
 from bei_cli.engine.checkpoint_files import Progress
 from bei_cli.engine.fp4_checkpoint import Fp4Layout, linear_tensors, write_fp4_checkpoint
 from bei_cli.engine.fp4_linear import gemm_shape_ok
-from bei_cli.engine.fp8_quantize import (
-    DEFAULT_CALIB_MAX_SEQ_LENGTH,
-    DEFAULT_CALIB_SIZE,
-    calibration_batches,
-    selected_linears,
-)
 from bei_cli.errors import BuildError
 from bei_cli.inspect.profile import ModelProfile
 from bei_cli.quantize.plan import QuantPlan
@@ -52,12 +53,7 @@ def quantize_fp4(
     calib_max_seq_length: int = DEFAULT_CALIB_MAX_SEQ_LENGTH,
 ) -> None:
     """Calibrate NVFP4 on `texts` (the first `calib_size`) and rewrite model_dir's weights."""
-    from bei_cli.engine.torch_engine import load_torch_engine
-
-    calib_texts = list(texts[:calib_size])
-    if not calib_texts:
-        raise BuildError("NVFP4 calibration needs at least one text.")
-    engine = load_torch_engine(model_dir, profile, dtype="float32", device="cpu")
+    calib_texts, engine = calibration_engine(model_dir, profile, texts, calib_size, "NVFP4")
     model = engine.model
     selected = selected_linears(model, plan.layers)
     linears = tuple(n for n in selected if gemm_shape_ok(*_linear(model, n).weight.shape))
@@ -68,8 +64,7 @@ def quantize_fp4(
             hint="NVFP4 needs Linears with in_features % 32 == 0 and out_features % 16 == 0.",
         )
     weights = dict(model.state_dict())
-    max_seq_len = min(calib_max_seq_length, engine.info.max_seq_len)
-    batches = calibration_batches(model_dir, calib_texts, max_seq_len)
+    max_seq_len, batches = calibration_inputs(model_dir, engine, calib_texts, calib_max_seq_length)
     report(
         f"calibrating NVFP4 ({plan.layers}: {len(linears)} Linears) with max calibration on "
         f"{len(calib_texts)} texts, <= {max_seq_len} tokens each"

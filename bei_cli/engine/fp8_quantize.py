@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import torch
 
-from bei_cli.engine.base import Batch
+from bei_cli.engine.calibration import (
+    DEFAULT_CALIB_MAX_SEQ_LENGTH,
+    DEFAULT_CALIB_SIZE,
+    calibration_engine,
+    calibration_inputs,
+    selected_linears,
+)
 from bei_cli.engine.checkpoint_files import Progress
 from bei_cli.engine.fp8_checkpoint import (
     Fp8Layout,
@@ -36,39 +41,10 @@ from bei_cli.errors import BuildError
 from bei_cli.inspect.profile import ModelProfile
 from bei_cli.quantize.plan import QuantPlan
 
-# Truss's quantization_config defaults (calib_size, calib_max_seq_length); the sequence length is
-# further capped by the model's own max_seq_len.
-DEFAULT_CALIB_SIZE = 1024
-DEFAULT_CALIB_MAX_SEQ_LENGTH = 2048
-CALIB_BATCH_SIZE = 32
 FP8_E4M3 = {"num_bits": (4, 3), "axis": None}  # modelopt: per-tensor FP8 E4M3
 
-# A Linear inside a numbered transformer block (encoder.layer.3.*, layers.11.*): heads, poolers
-# and classifiers outside the blocks stay in full precision.
-IN_BLOCK = re.compile(r"(^|\.)\d+\.")
-# An attention projection: any path segment naming attention (attention, self_attn, attn, ...).
-IN_ATTENTION = re.compile(r"(^|\.)[^.]*(attn|attention)[^.]*\.")
-
-LINEAR_SELECTORS: dict[str, Callable[[str], bool]] = {
-    "all": lambda name: bool(IN_BLOCK.search(name)),
-    "mlp_only": lambda name: bool(IN_BLOCK.search(name)) and not IN_ATTENTION.search(name),
-}
 # Whether the word-embedding table is stored in float8 too (weight-only, per-row scales).
 QUANTIZE_EMBEDDINGS: dict[str, bool] = {"all": True, "mlp_only": False}
-
-
-def selected_linears(model: torch.nn.Module, layers: str) -> tuple[str, ...]:
-    """Names of the Linears the plan's `layers` ("all" or "mlp_only") quantizes."""
-    if layers not in LINEAR_SELECTORS:
-        raise BuildError(
-            f"FP8 cannot quantize layers={layers!r}; use one of {', '.join(LINEAR_SELECTORS)}."
-        )
-    selects = LINEAR_SELECTORS[layers]
-    return tuple(
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and selects(name)
-    )
 
 
 def modelopt_config(linears: Sequence[str]) -> dict[str, Any]:
@@ -78,24 +54,6 @@ def modelopt_config(linears: Sequence[str]) -> dict[str, Any]:
         for quantizer in ("weight_quantizer", "input_quantizer"):
             entries.append({"quantizer_name": f"{name}.{quantizer}", "cfg": dict(FP8_E4M3)})
     return {"quant_cfg": entries, "algorithm": "max"}
-
-
-def calibration_batches(model_dir: Path, texts: Sequence[str], max_seq_len: int) -> list[Batch]:
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    encodings = tokenizer.encode_batch(list(texts))
-    ordered = sorted(encodings, key=lambda e: len(e.ids))  # little padding per batch
-    return [
-        Batch.from_sequences(
-            [e.ids[:max_seq_len] for e in chunk], [e.type_ids[:max_seq_len] for e in chunk]
-        )
-        for chunk in (
-            ordered[i : i + CALIB_BATCH_SIZE] for i in range(0, len(ordered), CALIB_BATCH_SIZE)
-        )
-    ]
 
 
 def quantize_fp8(
@@ -109,20 +67,14 @@ def quantize_fp8(
     calib_max_seq_length: int = DEFAULT_CALIB_MAX_SEQ_LENGTH,
 ) -> None:
     """Calibrate FP8 on `texts` (the first `calib_size`) and rewrite model_dir's weights."""
-    from bei_cli.engine.torch_engine import load_torch_engine
-
     mtq, version = _modelopt()
-    calib_texts = list(texts[:calib_size])
-    if not calib_texts:
-        raise BuildError("FP8 calibration needs at least one text.")
-    engine = load_torch_engine(model_dir, profile, dtype="float32", device="cpu")
+    calib_texts, engine = calibration_engine(model_dir, profile, texts, calib_size, "FP8")
     model = engine.model
     linears = selected_linears(model, plan.layers)
     if not linears:
         raise BuildError(f"found no Linear layers to quantize for layers={plan.layers!r}.")
     weights = dict(model.state_dict())  # before modelopt adds its quantizer buffers
-    max_seq_len = min(calib_max_seq_length, engine.info.max_seq_len)
-    batches = calibration_batches(model_dir, calib_texts, max_seq_len)
+    max_seq_len, batches = calibration_inputs(model_dir, engine, calib_texts, calib_max_seq_length)
     report(
         f"calibrating FP8 ({plan.layers}: {len(linears)} Linears) with nvidia-modelopt "
         f"{version} on {len(calib_texts)} texts, <= {max_seq_len} tokens each"
