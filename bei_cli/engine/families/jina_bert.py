@@ -25,7 +25,7 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
 from bei_cli.engine.families.loading import loading_problems
-from bei_cli.engine.fp8_checkpoint import QUANT_FILE
+from bei_cli.engine.quantized_checkpoint import QUANT_FILE
 from bei_cli.errors import UnsupportedModelError
 
 MODEL_TYPE = "jina_bert"
