@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from bei_cli.engine import nvfp4
 from bei_cli.engine.build import build_artifact
@@ -31,6 +31,12 @@ from bei_cli.hardware import Hardware, supports_fp4
 from bei_cli.quantize.gate import calibration_texts
 from bei_cli.quantize.plan import QuantPlan, plan_quantization
 from tests.unit.engine.helpers import PARITY_TEXTS, TinyFactory, cosines, tokenize
+from tests.unit.engine.quantized_helpers import (
+    corrupted_copy,
+    quantized_copies,
+    rewrite,
+    set_tensor,
+)
 from tests.unit.engine.test_onnx_build import SPEC
 
 FP4_LAYERS = {"fp4": "all", "fp4_kv": "all", "fp4_mlp_only": "mlp_only"}
@@ -51,18 +57,7 @@ def fp4_tiny(
     tiny_checkpoint: TinyFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], Path]:
     """fp4_tiny("fp4" | "fp4_mlp_only") -> a quantized copy of the tiny checkpoint, made once."""
-    made: dict[str, Path] = {}
-
-    def make(quantization: str) -> Path:
-        if quantization not in made:
-            source, profile = tiny_checkpoint("mean")
-            target = tmp_path_factory.mktemp("fp4") / quantization
-            shutil.copytree(source, target)
-            quantize_fp4(target, profile, b200_plan(quantization), calibration_texts(), print)
-            made[quantization] = target
-        return made[quantization]
-
-    return make
+    return quantized_copies(tiny_checkpoint, tmp_path_factory, quantize_fp4, b200_plan, "fp4")
 
 
 @pytest.mark.parametrize("quantization", sorted(FP4_LAYERS))
@@ -191,16 +186,6 @@ def test_gated_fp4_build_judges_the_emulated_arithmetic(
     assert read_fp4_checkpoint(tmp_path / "fp4" / "model").layout.quantization == "fp4"
 
 
-def _rewrite(model_dir: Path, change: Callable[[dict[str, torch.Tensor]], None]) -> None:
-    tensors = load_file(model_dir / "model.safetensors")
-    change(tensors)
-    save_file(tensors, str(model_dir / "model.safetensors"))
-
-
-def _set(key: str, value: torch.Tensor) -> Callable[[dict[str, torch.Tensor]], None]:
-    return lambda tensors: tensors.__setitem__(key, value)
-
-
 def _nan_block_scale(tensors: dict[str, torch.Tensor]) -> None:
     scales = tensors[f"{LINEAR}.weight_scale"].view(torch.uint8).clone()
     scales[0, 0] = 0x7F  # e4m3fn's NaN
@@ -208,23 +193,25 @@ def _nan_block_scale(tensors: dict[str, torch.Tensor]) -> None:
 
 
 CORRUPTIONS: dict[str, Callable[[Path], None]] = {
-    "missing global scale": lambda d: _rewrite(d, lambda t: t.pop(f"{LINEAR}.weight_scale_2")),
-    "NaN block scale": lambda d: _rewrite(d, _nan_block_scale),
-    "zero block scale": lambda d: _rewrite(
-        d, _set(f"{LINEAR}.weight_scale", torch.zeros(64, 2).to(torch.float8_e4m3fn))
+    "missing global scale": lambda d: rewrite(d, lambda t: t.pop(f"{LINEAR}.weight_scale_2")),
+    "NaN block scale": lambda d: rewrite(d, _nan_block_scale),
+    "zero block scale": lambda d: rewrite(
+        d, set_tensor(f"{LINEAR}.weight_scale", torch.zeros(64, 2).to(torch.float8_e4m3fn))
     ),
-    "block scales of the wrong shape": lambda d: _rewrite(
-        d, _set(f"{LINEAR}.weight_scale", torch.ones(64, 4).to(torch.float8_e4m3fn))
+    "block scales of the wrong shape": lambda d: rewrite(
+        d, set_tensor(f"{LINEAR}.weight_scale", torch.ones(64, 4).to(torch.float8_e4m3fn))
     ),
-    "fp32 block scales": lambda d: _rewrite(d, _set(f"{LINEAR}.weight_scale", torch.ones(64, 2))),
-    "negative input scale": lambda d: _rewrite(
-        d, _set(f"{LINEAR}.input_scale", torch.tensor(-1.0))
+    "fp32 block scales": lambda d: rewrite(
+        d, set_tensor(f"{LINEAR}.weight_scale", torch.ones(64, 2))
     ),
-    "infinite global scale": lambda d: _rewrite(
-        d, _set(f"{LINEAR}.weight_scale_2", torch.tensor(float("inf")))
+    "negative input scale": lambda d: rewrite(
+        d, set_tensor(f"{LINEAR}.input_scale", torch.tensor(-1.0))
     ),
-    "unlisted packed tensor": lambda d: _rewrite(
-        d, _set("pooler.dense.weight", torch.zeros(32, 16, dtype=torch.uint8))
+    "infinite global scale": lambda d: rewrite(
+        d, set_tensor(f"{LINEAR}.weight_scale_2", torch.tensor(float("inf")))
+    ),
+    "unlisted packed tensor": lambda d: rewrite(
+        d, set_tensor("pooler.dense.weight", torch.zeros(32, 16, dtype=torch.uint8))
     ),
     "other block size": lambda d: (d / QUANT_FILE).write_text(
         (d / QUANT_FILE).read_text().replace('"block_size": 16', '"block_size": 32')
@@ -239,10 +226,9 @@ def test_corrupt_nvfp4_checkpoint_is_an_artifact_error(
     tiny_checkpoint: TinyFactory,
     tmp_path: Path,
 ) -> None:
-    model_dir = tmp_path / "model"
-    shutil.copytree(fp4_tiny("fp4"), model_dir)
-    read_fp4_checkpoint(model_dir)  # intact before
-    CORRUPTIONS[corruption](model_dir)
+    model_dir = corrupted_copy(
+        fp4_tiny("fp4"), tmp_path / "model", read_fp4_checkpoint, CORRUPTIONS[corruption]
+    )
     with pytest.raises(ArtifactError, match="NVFP4 checkpoint"):
         load_torch_engine(model_dir, tiny_checkpoint("mean")[1])
 

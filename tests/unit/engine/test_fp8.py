@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from bei_cli.engine.fp8_checkpoint import (
     FP8_DTYPE,
@@ -27,6 +26,12 @@ from bei_cli.errors import ArtifactError
 from bei_cli.quantize.gate import calibration_texts
 from bei_cli.quantize.plan import Hardware, QuantPlan, plan_quantization
 from tests.unit.engine.helpers import PARITY_TEXTS, TinyFactory, cosines, tokenize
+from tests.unit.engine.quantized_helpers import (
+    corrupted_copy,
+    quantized_copies,
+    rewrite,
+    set_tensor,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 FP8_NAMES = {"fp8": "all", "fp8_mlp_only": "mlp_only"}
@@ -43,18 +48,7 @@ def fp8_tiny(
     tiny_checkpoint: TinyFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], Path]:
     """fp8_tiny("fp8" | "fp8_mlp_only") -> a quantized copy of the tiny checkpoint, made once."""
-    made: dict[str, Path] = {}
-
-    def make(quantization: str) -> Path:
-        if quantization not in made:
-            source, profile = tiny_checkpoint("mean")
-            target = tmp_path_factory.mktemp("fp8") / quantization
-            shutil.copytree(source, target)
-            quantize_fp8(target, profile, cpu_plan(quantization), calibration_texts(), print)
-            made[quantization] = target
-        return made[quantization]
-
-    return make
+    return quantized_copies(tiny_checkpoint, tmp_path_factory, quantize_fp8, cpu_plan, "fp8")
 
 
 def test_plans_select_the_layers_the_quantizer_reads() -> None:
@@ -130,33 +124,23 @@ def test_fp8_rounding_keeps_values_within_e4m3_precision() -> None:
     assert torch.allclose(fp8_t.float() * scale, weight, rtol=0.07, atol=2e-2)
 
 
-def _rewrite(model_dir: Path, change: Callable[[dict[str, torch.Tensor]], None]) -> None:
-    tensors = load_file(model_dir / "model.safetensors")
-    change(tensors)
-    save_file(tensors, str(model_dir / "model.safetensors"))
-
-
-def _set(key: str, value: torch.Tensor) -> Callable[[dict[str, torch.Tensor]], None]:
-    return lambda tensors: tensors.__setitem__(key, value)
-
-
 LINEAR = "encoder.layer.0.intermediate.dense"
 CORRUPTIONS: dict[str, Callable[[Path], None]] = {
-    "missing input scale": lambda d: _rewrite(d, lambda t: t.pop(f"{LINEAR}.input_scale")),
-    "nan weight scale": lambda d: _rewrite(
-        d, _set(f"{LINEAR}.weight_scale", torch.tensor(float("nan")))
+    "missing input scale": lambda d: rewrite(d, lambda t: t.pop(f"{LINEAR}.input_scale")),
+    "nan weight scale": lambda d: rewrite(
+        d, set_tensor(f"{LINEAR}.weight_scale", torch.tensor(float("nan")))
     ),
-    "negative input scale": lambda d: _rewrite(
-        d, _set(f"{LINEAR}.input_scale", torch.tensor(-1.0))
+    "negative input scale": lambda d: rewrite(
+        d, set_tensor(f"{LINEAR}.input_scale", torch.tensor(-1.0))
     ),
-    "fp16 scale": lambda d: _rewrite(
-        d, _set(f"{LINEAR}.weight_scale", torch.tensor(0.1, dtype=torch.float16))
+    "fp16 scale": lambda d: rewrite(
+        d, set_tensor(f"{LINEAR}.weight_scale", torch.tensor(0.1, dtype=torch.float16))
     ),
-    "row scales of the wrong shape": lambda d: _rewrite(
-        d, _set("embeddings.word_embeddings.weight_scale", torch.ones(3, 1))
+    "row scales of the wrong shape": lambda d: rewrite(
+        d, set_tensor("embeddings.word_embeddings.weight_scale", torch.ones(3, 1))
     ),
-    "unlisted float8 tensor": lambda d: _rewrite(
-        d, _set("pooler.dense.weight", torch.zeros(32, 32).to(FP8_DTYPE))
+    "unlisted float8 tensor": lambda d: rewrite(
+        d, set_tensor("pooler.dense.weight", torch.zeros(32, 32).to(FP8_DTYPE))
     ),
     "weights file missing": lambda d: (d / "model.safetensors").unlink(),
     "unreadable bei_quant.json": lambda d: (d / QUANT_FILE).write_text("{not json"),
@@ -170,10 +154,9 @@ def test_corrupt_fp8_checkpoint_is_an_artifact_error(
     tiny_checkpoint: TinyFactory,
     tmp_path: Path,
 ) -> None:
-    model_dir = tmp_path / "model"
-    shutil.copytree(fp8_tiny("fp8"), model_dir)
-    read_fp8_checkpoint(model_dir)  # intact before
-    CORRUPTIONS[corruption](model_dir)
+    model_dir = corrupted_copy(
+        fp8_tiny("fp8"), tmp_path / "model", read_fp8_checkpoint, CORRUPTIONS[corruption]
+    )
     # An unreadable bei_quant.json names no format: "quantized checkpoint", not "FP8 checkpoint".
     with pytest.raises(ArtifactError, match=r"(FP8|quantized) checkpoint"):
         load_torch_engine(model_dir, tiny_checkpoint("mean")[1])
