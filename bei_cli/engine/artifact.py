@@ -137,7 +137,8 @@ def open_onnx(artifact_dir: Path, manifest: Manifest, device: str) -> Engine:
 
 def open_fake(artifact_dir: Path, manifest: Manifest, device: str) -> Engine:
     """No weights: deterministic vectors of the profile's dimension (server tests)."""
-    return FakeEngine(info=engine_info(manifest, name="fake", device=device))
+    info = engine_info(manifest, name="fake", device=device)
+    return FakeEngine(info=dataclasses.replace(info, token_embeddings=info.task == "embed"))
 
 
 # engine name in the manifest -> how to open it. torch is imported lazily: `fake` needs no torch.

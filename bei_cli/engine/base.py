@@ -17,6 +17,7 @@ from bei_cli.inspect.profile import Task
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class EngineInfo:
     max_seq_len: int  # longest single input, tokens
     max_batch_tokens: int  # token budget of one run() call
     max_batch_size: int  # sequences per run() call
+    # run() honours Batch.per_token (Output.token_embeddings): embedders of the torch and fake
+    # engines. The onnx graph hands back pooled rows only.
+    token_embeddings: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,16 @@ class Batch:
     input_ids: IntArray  # shape (total_tokens,), all sequences concatenated
     offsets: IntArray  # shape (n + 1,), sequence i is input_ids[offsets[i]:offsets[i + 1]]
     token_type_ids: IntArray | None = None  # same shape as input_ids; None means all zeros
+    # shape (n,): sequences whose per-token hidden states are wanted as well (TEI's /embed_all);
+    # None: none of them. Requests of both kinds share a batch.
+    per_token: BoolArray | None = None
 
     @classmethod
     def from_sequences(
-        cls, sequences: list[list[int]], token_types: list[list[int]] | None = None
+        cls,
+        sequences: list[list[int]],
+        token_types: list[list[int]] | None = None,
+        per_token: list[bool] | None = None,
     ) -> Batch:
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
@@ -50,7 +60,8 @@ class Batch:
         types = None
         if token_types is not None:
             types = np.asarray([t for s in token_types for t in s], dtype=np.int64)
-        return cls(input_ids=ids, offsets=offsets, token_type_ids=types)
+        wanted = None if per_token is None else np.asarray(per_token, dtype=np.bool_)
+        return cls(input_ids=ids, offsets=offsets, token_type_ids=types, per_token=wanted)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -87,11 +98,15 @@ class Output:
     normalization and Matryoshka truncation are request options applied in postprocess.
     classify/rerank: `scores` (n, num_labels) raw logits.
     ner: `token_scores`, one (len_i, num_labels) array of raw logits per sequence.
+    embed with `Batch.per_token`: `token_embeddings` as well, one entry per sequence -- its last
+    hidden state (len_i, hidden_size), special tokens included, padding dropped, for the flagged
+    sequences; None for the others.
     """
 
     embeddings: FloatArray | None = None
     scores: FloatArray | None = None
     token_scores: tuple[FloatArray, ...] | None = None
+    token_embeddings: tuple[FloatArray | None, ...] | None = None
 
 
 class Engine(Protocol):

@@ -28,6 +28,17 @@ def fake_embedding(token_ids: list[int] | np.ndarray, dim: int) -> FloatArray:
     return vectors.mean(axis=0).astype(np.float32)
 
 
+def fake_token_states(batch: Batch, dim: int) -> tuple[FloatArray | None, ...] | None:
+    """Per-token rows of the flagged sequences: each token's vector (their mean is the pooled
+    embedding)."""
+    if batch.per_token is None:
+        return None
+    return tuple(
+        np.stack([token_vector(int(t), dim) for t in batch.sequence(i)]) if wanted else None
+        for i, wanted in enumerate(batch.per_token)
+    )
+
+
 @dataclass
 class FakeEngine:
     info: EngineInfo
@@ -47,7 +58,10 @@ class FakeEngine:
         dim = self.info.embedding_dim
         if self.info.task == "embed":
             rows = [fake_embedding(batch.sequence(i), dim) for i in range(len(batch))]
-            return Output(embeddings=np.stack(rows) if rows else np.zeros((0, dim), np.float32))
+            return Output(
+                embeddings=np.stack(rows) if rows else np.zeros((0, dim), np.float32),
+                token_embeddings=fake_token_states(batch, dim),
+            )
         if self.info.task == "ner":
             return Output(
                 token_scores=tuple(
@@ -71,4 +85,5 @@ def fake_info(task: str = "embed", dim: int = 16, max_seq_len: int = 128) -> Eng
         max_seq_len=max_seq_len,
         max_batch_tokens=16384,
         max_batch_size=256,
+        token_embeddings=task == "embed",
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from bei_cli.engine.attention import apply_attention
-from bei_cli.engine.base import Batch, EngineInfo, IntArray, Output
+from bei_cli.engine.base import Batch, BoolArray, EngineInfo, FloatArray, IntArray, Output
 from bei_cli.engine.bucketing import PaddedShape, ShapePolicy, pad_to, trim_output
 from bei_cli.engine.cuda_graphs import (
     CudaGraphs,
@@ -139,11 +139,23 @@ class TorchEngine:
         ids, mask, types = batch.padded(pad_id, self.padding_side)
         shape = self.shapes.shape_for(len(batch), longest)
         ids, mask, types = pad_to(shape, ids, mask, types, pad_id=pad_id, side=self.padding_side)
+        wanted = batch.per_token
+        per_token = wanted if wanted is not None and wanted.any() else None
+        if per_token is not None and not self.info.token_embeddings:
+            raise EngineError(f"a {self.info.task} engine has no per-token embeddings to return.")
         with torch.inference_mode():
-            return trim_output(self.forward(shape, ids, mask, types), len(batch))
+            return trim_output(self.forward(shape, ids, mask, types, per_token), len(batch))
 
-    def forward(self, shape: PaddedShape, ids: IntArray, mask: IntArray, types: IntArray) -> Output:
-        """One padded batch through the model (a captured graph where one fits) and the head."""
+    def forward(
+        self,
+        shape: PaddedShape,
+        ids: IntArray,
+        mask: IntArray,
+        types: IntArray,
+        per_token: BoolArray | None = None,
+    ) -> Output:
+        """One padded batch through the model (a captured graph where one fits) and the head;
+        with `per_token`, the flagged sequences' token states as well (`token_states`)."""
         names = ("input_ids", "attention_mask", "token_type_ids")[
             : 3 if self.accepts_token_types else 2
         ]
@@ -152,13 +164,30 @@ class TorchEngine:
         output = None if self.graphs is None else self.graphs.run(shape, inputs)
         if output is None:
             output = self.model(**inputs, **self.forward_options)
-        return self.head(output, inputs["attention_mask"])
+        result = self.head(output, inputs["attention_mask"])
+        if per_token is None:
+            return result
+        states = token_states(output.last_hidden_state, inputs["attention_mask"], per_token)
+        return replace(result, token_embeddings=states)
 
     def drop_graphs(self) -> None:
         """Forget captured graphs (they replay the modules they were captured with): for callers
         that swap the model's modules after loading, as the FP8 accuracy gate does."""
         self.graphs = None
         self.shapes = self.shapes.without_graphs()
+
+
+def token_states(
+    hidden: torch.Tensor, mask: torch.Tensor, per_token: BoolArray
+) -> tuple[FloatArray | None, ...]:
+    """Each flagged sequence's last hidden state over its real tokens, in float32 -- what
+    sentence-transformers' `output_value="token_embeddings"` returns; padding (either side) is
+    dropped. None for unflagged sequences and for bucketing's filler rows."""
+    real = mask.bool()
+    return tuple(
+        hidden[i][real[i]].float().cpu().numpy() if i < len(per_token) and per_token[i] else None
+        for i in range(hidden.shape[0])
+    )
 
 
 def use_device_path(
@@ -306,6 +335,7 @@ def load_torch_engine(
         max_seq_len=max_seq_len or profile.max_seq_len,
         max_batch_tokens=max_batch_tokens,
         max_batch_size=max_batch_size,
+        token_embeddings=profile.task == "embed",
     )
     pad_id = getattr(model.config, "pad_token_id", None)
     engine = TorchEngine(
