@@ -26,7 +26,7 @@ from bei_cli.inspect.profile import ModelProfile
 from bei_cli.server import health
 from bei_cli.server.admission import AdmissionGate
 from bei_cli.server.auth import ApiKeyAuth
-from bei_cli.server.batcher import Batcher
+from bei_cli.runtime.batcher import Batcher
 from bei_cli.server.cohere.serving import CohereEmbeddings
 from bei_cli.server.dispatch import RootDispatch
 from bei_cli.server.embedding import EmbeddingService

@@ -10,7 +10,7 @@ from typing import TypeVar
 from bei_cli.engine.base import EngineInfo
 from bei_cli.inspect.profile import ModelProfile
 from bei_cli.server.admission import AdmissionGate
-from bei_cli.server.batcher import Batcher
+from bei_cli.runtime.batcher import Batcher
 from bei_cli.server.metrics import ServerMetrics
 from bei_cli.server.settings import ServerSettings
 from bei_cli.server.tokenizer import TextTokenizer

@@ -1,4 +1,4 @@
-"""Imports point one way (STYLE.md): cli -> pipeline -> steps, server -> engine."""
+"""Imports point one way (STYLE.md): cli -> pipeline -> steps, server -> runtime -> engine."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "config": {"cli", "pipeline", "server", "engine", "checkpoint", "inspect"},
     "checkpoint": {"cli", "pipeline", "server", "engine", "config"},
     "inspect": {"cli", "pipeline", "server", "engine", "checkpoint", "config"},
-    "engine": {"cli", "pipeline", "server", "config", "checkpoint"},
+    "engine": {"cli", "pipeline", "server", "runtime", "config", "checkpoint"},
+    "runtime": {"cli", "pipeline", "server", "config", "checkpoint"},
     "server": {"cli", "pipeline", "config", "checkpoint"},
     "quantize": {"cli", "pipeline", "server", "engine", "config", "checkpoint", "inspect"},
     "pipeline": {"cli", "server"},

@@ -13,7 +13,7 @@ import pytest
 from bei_cli.engine.base import Batch, Output
 from bei_cli.engine.fake import fake_embedding
 from bei_cli.errors import EngineError, NotReadyError, OverloadedError
-from bei_cli.server.batcher import Batcher
+from bei_cli.runtime.batcher import Batcher
 from tests.unit.server.support import DIM, RecordingEngine, make_engine
 
 T = TypeVar("T")

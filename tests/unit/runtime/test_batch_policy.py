@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bei_cli.server.batch_policy import select_batch
+from bei_cli.runtime.batch_policy import select_batch
 
 
 def padded_cost(lengths: list[int], chosen: list[int]) -> int:

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from bei_cli.engine.base import Batch, Engine, FloatArray, Output
 from bei_cli.errors import EngineError, NotReadyError, OverloadedError
-from bei_cli.server.batch_policy import select_batch
+from bei_cli.runtime.batch_policy import select_batch
 
 log = logging.getLogger(__name__)
 
