@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.params import Depends
 
 from bei_cli.inspect.profile import Task
-from bei_cli.server.capabilities import serves
+from bei_cli.server.capabilities import engine_has, serves
 from bei_cli.server.cohere.router import router as cohere_router
 from bei_cli.server.hf.router import router as hf_router
 from bei_cli.server.ner.router import router as ner_router
@@ -47,8 +47,8 @@ def install_model_routes(app: FastAPI, dependencies: Sequence[Depends]) -> None:
 
 
 def install_openapi(app: FastAPI, task: Task, limits: ModelLimits) -> None:
-    """`app.openapi()` (and /openapi.json): the paths a `task` model serves, with its limits in
-    the schemas."""
+    """`app.openapi()` (and /openapi.json): the paths a `task` model serves -- those of its
+    engine (`app.state.server.engine_info`) -- with its limits in the schemas."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -60,7 +60,12 @@ def install_openapi(app: FastAPI, task: Task, limits: ModelLimits) -> None:
                 routes=app.routes,
             )
             paths = document.get("paths", {})
-            document["paths"] = {path: ops for path, ops in paths.items() if serves(task, path)}
+            engine = app.state.server.engine_info
+            document["paths"] = {
+                path: ops
+                for path, ops in paths.items()
+                if serves(task, path) and engine_has(engine, path)
+            }
             app.openapi_schema = apply_limits(document, limits)
         return app.openapi_schema
 

@@ -42,6 +42,27 @@ class EmbedRequest(StrictRequest):
     )
 
 
+class EmbedAllRequest(StrictRequest):
+    """TEI's /embed_all: every token's vector (the last hidden state), no pooling."""
+
+    inputs: EmbeddingInput = Field(
+        description="A text, a list of texts, a list of token ids, or a list of token-id lists."
+    )
+    truncate: bool | None = Field(
+        default=None,
+        description="Cut over-long inputs to the model's maximum length; null: the server's "
+        "auto_truncate setting. Off and too long: 422.",
+    )
+    truncation_direction: TruncationDirection = Field(
+        default="Right", description="Which end of an over-long input is cut off."
+    )
+    prompt_name: PromptName | None = Field(
+        default=None,
+        description="A prompt of the model, prepended to each text (its tokens are returned "
+        "too); absent: the model's default prompt, if any.",
+    )
+
+
 class SimilarityInputs(StrictRequest):
     source_sentence: Text = Field(description="The sentence the others are compared with.")
     sentences: TextBatch = Field(description="The sentences to compare with it.")

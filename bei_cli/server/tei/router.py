@@ -11,7 +11,7 @@ from bei_cli.server.admission import unless_disconnected
 from bei_cli.server.embedding import timing_headers
 from bei_cli.server.errors import ERROR_RESPONSES
 from bei_cli.server.responses import OrjsonResponse
-from bei_cli.server.tei.protocol import EmbedRequest, SimilarityRequest
+from bei_cli.server.tei.protocol import EmbedAllRequest, EmbedRequest, SimilarityRequest
 from bei_cli.server.tei.serving import TeiEmbed
 
 router = APIRouter(tags=["TEI"])
@@ -27,6 +27,15 @@ async def embed(body: EmbedRequest, request: Request) -> Response:
     """Embed texts or token ids; the reply is a bare list of vectors, one per input."""
     started = time.perf_counter()
     result = await unless_disconnected(request, serving(request).embed(body))
+    return OrjsonResponse(result.vectors, headers=timing_headers(result, started))
+
+
+@router.post("/embed_all", response_model=list[list[list[float]]], responses=ERROR_RESPONSES)
+async def embed_all(body: EmbedAllRequest, request: Request) -> Response:
+    """Every token's vector (the model's last hidden state, not pooled): one list of
+    `[tokens][hidden_size]` per input."""
+    started = time.perf_counter()
+    result = await unless_disconnected(request, serving(request).embed_all(body))
     return OrjsonResponse(result.vectors, headers=timing_headers(result, started))
 
 

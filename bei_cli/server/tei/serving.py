@@ -1,22 +1,34 @@
-"""TEI /embed: request -> EmbeddingService -> a bare list of vectors."""
+"""TEI /embed: request -> EmbeddingService -> a bare list of vectors; /embed_all: the same
+inputs -> every token's vector (the engine's per-token states, `Batch.per_token`)."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import cast
 
+from bei_cli.engine.base import FloatArray
 from bei_cli.errors import InvalidRequestError
+from bei_cli.server.capabilities import require_engine_route
 from bei_cli.server.embedding import (
     Embeddings,
     EmbeddingService,
     EmbedOptions,
     Item,
     input_items,
+    record,
 )
 from bei_cli.server.scoring import check_count
-from bei_cli.server.tei.protocol import EmbedRequest, SimilarityParameters, SimilarityRequest
+from bei_cli.server.tei.protocol import (
+    EmbedAllRequest,
+    EmbedRequest,
+    SimilarityParameters,
+    SimilarityRequest,
+)
 from bei_cli.server.tokenizer import Direction
 
 ROUTE = "/embed"
+EMBED_ALL_ROUTE = "/embed_all"
 SIMILARITY_ROUTE = "/similarity"
 PARAM = "inputs"
 
@@ -32,6 +44,18 @@ def prompt_of(prompts: dict[str, str], name: str | None, default_name: str | Non
             f"Unknown prompt_name {name!r}. Available: {available}.", param="prompt_name"
         )
     return prompts[name]
+
+
+@dataclass(frozen=True)
+class TokenEmbeddings:
+    """/embed_all's result: one (tokens, hidden_size) float32 array per input."""
+
+    vectors: list[FloatArray]
+    token_counts: list[int]
+    characters: int
+    tokenization_s: float
+    queue_s: float
+    inference_s: float
 
 
 class TeiEmbed:
@@ -79,3 +103,30 @@ class TeiEmbed:
         result = await self.service.embed(items, options, PARAM, SIMILARITY_ROUTE)
         source, others = result.vectors[0], result.vectors[1:]
         return [float(score) for score in others @ source], result
+
+    async def embed_all(self, request: EmbedAllRequest) -> TokenEmbeddings:
+        """TEI /embed_all: the last hidden state of every token of each input, special and
+        prompt tokens included, neither pooled nor normalized."""
+        service = self.service
+        require_engine_route(service.info, EMBED_ALL_ROUTE)
+        items = input_items(request.inputs, param=PARAM, max_items=self.max_client_batch_size)
+        options = EmbedOptions(
+            truncate=self.auto_truncate if request.truncate is None else request.truncate,
+            direction=cast(Direction, request.truncation_direction.lower()),
+            prompt=self.prompt(request.prompt_name),
+        )
+        with service.gate.admit():
+            started = time.perf_counter()
+            sequences = await service._tokenize(items, options, PARAM)
+            tokenized = time.perf_counter()
+            results = await service.batcher.run(sequences, per_token=True)
+        result = TokenEmbeddings(
+            vectors=[r.values for r in results],
+            token_counts=[len(s) for s in sequences],
+            characters=sum(len(item) for item in items if isinstance(item, str)),
+            tokenization_s=tokenized - started,
+            queue_s=sum(r.queue_s for r in results) / len(results),
+            inference_s=sum(r.inference_s for r in results) / len(results),
+        )
+        record(service.metrics, result)
+        return result
