@@ -153,6 +153,13 @@ class UnsupportedMediaTypeError(MalformedRequestError):
     http_status = 415
 
 
+class RequestTimeoutError(InvalidRequestError):
+    """The client stopped sending its request body (`body_read_timeout_s`)."""
+
+    http_status = 408
+    error_type = "request_timeout"
+
+
 class AuthenticationError(BeiError):
     """Missing or wrong API key."""
 
@@ -175,6 +182,27 @@ class NotReadyError(BeiError):
     exit_code = 1
     http_status = 503
     error_type = "service_unavailable"
+
+
+class DeadlineExceededError(BeiError):
+    """The request's deadline (`Request-Timeout-Ms` / `Request-Deadline-Ms`) passed before the
+    engine could start its inputs; they were dropped before compute.
+
+    504, not 408: 408 says the client was too slow sending its request, which it was not; the
+    server could not get an answer from its engine in the time the client allowed, which is
+    what a gateway timeout means, and clients and proxies treat it as retryable. Not 429
+    either: that is admission refusing work up front (OverloadedError)."""
+
+    exit_code = 1
+    http_status = 504
+    error_type = "timeout_error"
+
+
+class FrontEndError(BeiError):
+    """An HTTP front-end process exited on its own (it could not start, or it crashed)."""
+
+    exit_code = 1
+    error_type = "front_end_error"
 
 
 class EngineError(BeiError):

@@ -34,6 +34,11 @@ class EngineInfo:
     # run() honours Batch.per_token (Output.token_embeddings): embedders of the torch and fake
     # engines. The onnx graph hands back pooled rows only.
     token_embeddings: bool = False
+    # The engine's cost model, which the queue budgets by (TEI's backends state theirs): True:
+    # it pads a batch to its longest sequence, so n sequences of longest L cost n * L tokens
+    # (torch, onnx, and the fake engine standing in for them); False: it runs the concatenation
+    # as is and a batch costs the sum of its lengths.
+    padded: bool = True
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bei_cli.runtime.batch_policy import select_batch
+from bei_cli.runtime.batch_policy import queued_cost, select_batch
 
 
 def padded_cost(lengths: list[int], chosen: list[int]) -> int:
@@ -92,3 +92,23 @@ def test_padding_is_lower_than_fifo_on_mixed_lengths() -> None:
     fifo_cost, fifo_batches = drain("fifo")
     assert sorted_cost < 0.5 * fifo_cost
     assert sorted_batches <= fifo_batches
+
+
+def test_padding_free_takes_the_oldest_while_their_real_tokens_fit() -> None:
+    lengths = [100, 1, 1, 100, 1]
+    assert select_batch(lengths, max_tokens=102, max_size=8, window=32, padded=False) == [0, 1, 2]
+    assert select_batch(lengths, max_tokens=1000, max_size=2, window=32, padded=False) == [0, 1]
+    assert select_batch([500, 1], max_tokens=100, max_size=8, window=32, padded=False) == [0]
+
+
+def test_queued_cost_pads_to_a_power_of_two_only_for_a_padding_engine() -> None:
+    assert [queued_cost(n, padded=True) for n in (1, 2, 3, 7, 8, 9, 300)] == [
+        1,
+        2,
+        4,
+        8,
+        8,
+        16,
+        512,
+    ]
+    assert queued_cost(300, padded=False) == 300

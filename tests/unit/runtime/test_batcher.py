@@ -1,10 +1,11 @@
-"""The batcher with a real engine thread and FakeEngine."""
+"""The in-process EngineClient (Batcher) with a real engine thread and FakeEngine."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from bei_cli.engine.base import Batch, Output
 from bei_cli.engine.fake import fake_embedding
-from bei_cli.errors import EngineError, NotReadyError, OverloadedError
+from bei_cli.errors import DeadlineExceededError, EngineError, NotReadyError, OverloadedError
 from bei_cli.runtime.batcher import Batcher
 from tests.unit.server.support import DIM, RecordingEngine, make_engine
 
@@ -204,3 +205,69 @@ def test_token_type_ids_reach_the_engine() -> None:
 
     run_with(batcher, work)
     assert engine.seen == [[0, 0, 0, 1, 1], None]
+
+
+def test_an_item_whose_deadline_passed_is_dropped_before_compute() -> None:
+    engine = RecordingEngine(make_engine(), hold=True)
+    observer = Observer()
+    batcher = make_batcher(engine, observer=observer)
+
+    async def work() -> None:
+        first = asyncio.ensure_future(batcher.run([[101, 1, 102]]))
+        await asyncio.to_thread(engine.started.wait, 5)
+        late = asyncio.ensure_future(
+            batcher.run([[101, 998, 102]], deadline=time.monotonic() + 0.05)
+        )
+        in_time = asyncio.ensure_future(
+            batcher.run([[101, 3, 102]], deadline=time.monotonic() + 60)
+        )
+        await asyncio.sleep(0.1)  # the deadline passes while the engine is busy
+        engine.release.set()
+        await first
+        with pytest.raises(DeadlineExceededError) as caught:
+            await late
+        assert caught.value.http_status == 504
+        await in_time
+
+    run_with(batcher, work)
+    assert [101, 998, 102] not in engine.sequences
+    assert [101, 3, 102] in engine.sequences
+    assert observer.dropped == 1
+
+
+def test_queued_tokens_follow_the_engines_cost_model() -> None:
+    engine = RecordingEngine(make_engine(), hold=True)
+    batcher = make_batcher(engine)
+
+    async def work() -> None:
+        first = asyncio.ensure_future(batcher.run([[101, 1, 102]]))
+        await asyncio.to_thread(engine.started.wait, 5)
+        waiting = batcher.submit([[1] * 5, [1] * 3])
+        assert batcher.queued == 2
+        # the fake engine pads (as torch does): 5 -> 8, 3 -> 4 (length rounded up to 2^k)
+        assert batcher.queued_tokens == 8 + 4
+        engine.release.set()
+        await asyncio.gather(first, *waiting)
+        assert batcher.queued == 0 and batcher.queued_tokens == 0
+
+    run_with(batcher, work)
+
+
+def test_a_padding_free_engine_is_budgeted_by_its_real_tokens() -> None:
+    inner = make_engine()
+    inner.info = replace(inner.info, padded=False)
+    engine = RecordingEngine(inner, hold=True)
+    observer = Observer()
+    batcher = make_batcher(engine, observer=observer, max_batch_tokens=12)
+
+    async def work() -> None:
+        first = asyncio.ensure_future(batcher.run([[101, 1, 102]]))
+        await asyncio.to_thread(engine.started.wait, 5)
+        waiting = batcher.submit([[1] * 10, [2], [3], [4]])
+        assert batcher.queued_tokens == 13
+        engine.release.set()
+        await asyncio.gather(first, *waiting)
+
+    run_with(batcher, work)
+    # 10 + 1 + 1 = 12 real tokens fit (padded they would cost 3 x 10); the last waits
+    assert observer.batches[1:] == [(3, 12, 12), (1, 1, 1)]

@@ -1,0 +1,94 @@
+"""One engine batch: the queued items in, one row per item (or the batch's failure) out, with
+the statistics the observers record. Shared by the in-process batcher and the engine process."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bei_cli.engine.base import Batch, Engine, FloatArray, Output
+from bei_cli.errors import EngineError
+from bei_cli.runtime.work_queue import QueuedItem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    rows: list[FloatArray] | None  # None: the batch failed (logged here)
+    started: float  # time.monotonic()
+    seconds: float  # engine time
+    size: int
+    tokens: int  # real tokens
+    padded_tokens: int  # what it cost in the engine's cost model
+
+    @property
+    def stats(self) -> tuple[int, int, int, float]:
+        """observe_batch's arguments."""
+        return self.size, self.tokens, self.padded_tokens, self.seconds
+
+
+def output_rows(
+    output: Output, count: int, per_token: Sequence[bool] | None = None
+) -> list[FloatArray]:
+    """Split an engine Output into one row per sequence, whatever the task; a sequence flagged
+    in `per_token` gets its token states instead of its pooled row."""
+    present = [f for f in (output.embeddings, output.scores, output.token_scores) if f is not None]
+    if len(present) != 1 or len(present[0]) != count:
+        raise EngineError(f"The engine returned a malformed output for a batch of {count}.")
+    rows = list(present[0])
+    states = output.token_embeddings
+    for i in [i for i, wanted in enumerate(per_token or ()) if wanted]:
+        row = None if states is None or len(states) != count else states[i]
+        if row is None:
+            raise EngineError(f"The engine returned no token states for a batch of {count}.")
+        rows[i] = row
+    return rows
+
+
+def batch_of(items: Sequence[QueuedItem[Any]]) -> Batch:
+    lengths = np.fromiter((len(item.ids) for item in items), dtype=np.int64, count=len(items))
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = np.concatenate([np.asarray(item.ids, dtype=np.int64) for item in items])
+    types = None
+    if any(item.type_ids is not None for item in items):
+        types = np.concatenate(
+            [
+                np.asarray(item.type_ids, dtype=np.int64)
+                if item.type_ids is not None
+                else np.zeros(len(item.ids), dtype=np.int64)
+                for item in items
+            ]
+        )
+    flags = None
+    if any(item.per_token for item in items):
+        flags = np.asarray([item.per_token for item in items], dtype=np.bool_)
+    return Batch(input_ids=ids, offsets=offsets, token_type_ids=types, per_token=flags)
+
+
+def run_batch(engine: Engine, items: Sequence[QueuedItem[Any]]) -> BatchRun:
+    """Run one batch; an exception fails this batch only (it is logged, never re-raised)."""
+    started = time.monotonic()
+    rows: list[FloatArray] | None = None
+    try:
+        flags = [item.per_token for item in items]
+        rows = output_rows(engine.run(batch_of(items)), len(items), flags)
+    except Exception:
+        log.exception("engine failed on a batch of %d sequences", len(items))
+    seconds = time.monotonic() - started
+    lengths = [len(item.ids) for item in items]
+    padded = len(items) * max(lengths) if engine.info.padded else sum(lengths)
+    return BatchRun(rows, started, seconds, len(items), sum(lengths), padded)
+
+
+def batch_failure() -> EngineError:
+    return EngineError(
+        "The model failed to run the batch holding this input.",
+        hint="The error is logged on the server; retrying may succeed.",
+    )
