@@ -18,6 +18,7 @@ from bei_cli.config.schema import BeiConfig
 from bei_cli.engine.build import ArtifactSpec, build_artifact
 from bei_cli.engine.manifest import Manifest
 from bei_cli.engine.selection import Candidate
+from bei_cli.engine.serving_claim import refuse_if_served
 from bei_cli.errors import UnsupportedHardwareError, UnsupportedModelError
 from bei_cli.hardware import host_has_native_bf16
 from bei_cli.image.build import package_artifact
@@ -287,6 +288,7 @@ def build(
     """The whole build: fetch, inspect, plan, write and smoke-test the engine artifact.
     `before_build` sees the plan before any engine work (the CLI refuses a base image that
     cannot run the planned engines there)."""
+    refuse_if_served(out_dir)  # before minutes of work, not after
     model_dir = fetch(loaded, fetch_options)
     profile = inspect(loaded, model_dir)
     spec = plan_artifact(loaded.config, profile, cpu_bf16=host_has_native_bf16())

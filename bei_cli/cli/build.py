@@ -26,6 +26,7 @@ from bei_cli.cli.options import (
     fetch_options,
 )
 from bei_cli.config.load import LoadedConfig, load_config
+from bei_cli.engine.serving_claim import refuse_if_served
 from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.hardware import host_has_native_bf16
 from bei_cli.image.base_cache import cache_root
@@ -113,15 +114,15 @@ def command(
             console.print(line, markup=False, soft_wrap=True)
         return
     choice = BaseChoice(base, cache_root(os.environ))
+    refuse_if_served(out_dir)  # pipeline.build checks too; here before the "replacing" line
     if (out_dir / "manifest.json").is_file():
         console.print(
-            f"replacing the artifact in {out_dir} once the new one is built (a server already "
-            "running from it keeps the old model in memory until it is restarted)",
-            markup=False,
+            f"replacing the artifact in {out_dir} once the new one is built", markup=False
         )
     result = pipeline.build(loaded, out_dir, options, before_build=None if no_image else choice)
     print_built(console, result)
-    reference = None
+    reference: str | None = None
+    digest: str | None = None
     if choice.reference is not None:
         image = pipeline.package(
             loaded,
@@ -131,17 +132,22 @@ def command(
             report=lambda line: console.print(line, markup=False, soft_wrap=True),
             source_date_epoch=os.environ.get("SOURCE_DATE_EPOCH"),
         )
-        reference = f"oci:{image.layout_dir}:{image.ref_name}@{image.manifest_digest}"
+        digest = image.manifest_digest
+        reference = f"oci:{image.layout_dir}:{image.ref_name}@{digest}"
         console.print("[green]image[/] (copy the next line whole):", markup=True)
         console.print(reference, markup=False, soft_wrap=True)
     if as_json:
-        typer.echo(json.dumps(built_summary(result, reference), sort_keys=True))
+        typer.echo(json.dumps(built_summary(result, reference, digest), sort_keys=True))
     else:
         typer.echo(str(result.artifact_dir))
 
 
-def built_summary(result: pipeline.BuildResult, image_reference: str | None) -> dict[str, object]:
-    """What `bei build --json` prints: enough for a CI step to push or deploy what was built."""
+def built_summary(
+    result: pipeline.BuildResult, image_reference: str | None, image_digest: str | None
+) -> dict[str, object]:
+    """What `bei build --json` prints: enough for a CI step to push or deploy what was built
+    (`image` is the whole oci: reference, `image_digest` its manifest digest; null with
+    --no-image)."""
     manifest = result.manifest
     return {
         "artifact_dir": str(result.artifact_dir),
@@ -151,6 +157,7 @@ def built_summary(result: pipeline.BuildResult, image_reference: str | None) -> 
         "quantization": manifest.quantization,
         "served_model_name": manifest.served_model_name,
         "image": image_reference,
+        "image_digest": image_digest,
     }
 
 

@@ -28,6 +28,7 @@ from bei_cli.cli.options import (
 from bei_cli.config.load import CPU_TARGET, load_config
 from bei_cli.engine.artifact import read_manifest
 from bei_cli.engine.placement import cuda_available
+from bei_cli.engine.serving_claim import claim_serving
 from bei_cli.errors import ConfigError
 from bei_cli.server.launch import ServeOptions, serve_artifact
 
@@ -100,19 +101,17 @@ def command(
         artifact_dir = pipeline.build(loaded, out_dir, options).artifact_dir
     read_manifest(artifact_dir)  # "not an engine artifact" before any "serving" line
     Console(stderr=True).print(f"serving {artifact_dir} on http://{host}:{port}", markup=False)
-    serve_artifact(
-        artifact_dir,
-        ServeOptions(
-            host=host,
-            port=port,
-            device=device,
-            api_key=api_key,
-            log_level=log_level,
-            cors_origins=tuple(cors or ()),
-            tracing=tracing,
-        ),
-        secrets=options.secrets,
+    serve_options = ServeOptions(
+        host=host,
+        port=port,
+        device=device,
+        api_key=api_key,
+        log_level=log_level,
+        cors_origins=tuple(cors or ()),
+        tracing=tracing,
     )
+    with claim_serving(artifact_dir, f"{host}:{port}"):  # `bei build -o` refuses this dir now
+        serve_artifact(artifact_dir, serve_options, secrets=options.secrets)
 
 
 def require_free_port(host: str, port: int) -> None:

@@ -55,6 +55,7 @@ from bei_cli.engine.selection import (
     selection_report,
     tokenized_texts,
 )
+from bei_cli.engine.serving_claim import refuse_if_served
 from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.errors import BeiError, BuildError
 from bei_cli.inspect.profile import ModelProfile
@@ -388,6 +389,7 @@ def smoke_test(
 def move_into_place(staging: Path, out_dir: Path) -> None:
     """Rename staging to out_dir; an existing artifact is moved aside first, then deleted."""
     old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
+    refuse_if_served(out_dir)  # again: a server may have started during the build
     if out_dir.exists():
         out_dir.rename(old)
     try:

@@ -163,6 +163,32 @@ def test_publish_is_immutable_and_promote_moves_production(tmp_path: Path, regis
     assert bei("push", str(two.root), *target, "--promote", env=env).returncode == 2
 
 
+def test_json_is_one_object_whose_references_resolve(tmp_path: Path, registry: Registry):
+    """What a CI step parses: one line, one object; every reference is pullable as printed."""
+    image = make_layout(tmp_path / "json", seed=3)
+    target = ("--registry", f"{registry.host}/team/ci", "--insecure", "--publish", "--promote")
+    done = bei("push", str(image.root), *target, "--json", env=creds_env(tmp_path, registry))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1  # one line, unwrapped however long the digest
+    summary = json.loads(done.stdout)
+    version = "sha-" + image.manifest_digest[7:19]
+    assert summary == {
+        "registry": registry.host,
+        "repository": "team/ci",
+        "digest": image.manifest_digest,
+        "tags": [version, "production"],
+        "references": [
+            f"{registry.host}/team/ci:{tag}@{image.manifest_digest}"
+            for tag in (version, "production")
+        ],
+        "uploaded": 4,
+        "skipped": 0,
+    }
+    for reference in summary["references"]:
+        by_digest = reference.split("/", 1)[1].split(":")[0] + "@" + reference.split("@")[1]
+        assert skopeo_inspect(registry, by_digest)["Digest"] == image.manifest_digest
+
+
 def test_wrong_password_exits_3_naming_the_source(tmp_path: Path, registry: Registry, layout):
     done = bei(
         "push",
