@@ -10,6 +10,7 @@ Outermost first, as `app.py` stacks them:
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -20,6 +21,7 @@ from bei_cli.errors import (
     BeiError,
     MalformedRequestError,
     PayloadTooLargeError,
+    RequestTimeoutError,
     UnsupportedMediaTypeError,
 )
 from bei_cli.server.errors import error_response, internal_error_response
@@ -94,11 +96,16 @@ def _is_json(content_type: str) -> bool:
 
 
 class RequestBodyGuard:
-    """Reads the whole body (up to the limit) before the app sees it, then replays it."""
+    """Reads the whole body (up to the limit) before the app sees it, then replays it.
 
-    def __init__(self, app: ASGIApp, limit_bytes: int) -> None:
+    A client that pauses longer than `read_timeout_s` between two pieces of its body is
+    answered 408 and its connection closed: a stalled upload holds at most `limit` bytes, and
+    only until then."""
+
+    def __init__(self, app: ASGIApp, limit_bytes: int, read_timeout_s: float | None = None) -> None:
         self.app = app
         self.limit = limit_bytes
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
@@ -112,31 +119,48 @@ class RequestBodyGuard:
                     f"(got {content_type!r})."
                 )
             declared = _header(scope, b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            expected = int(declared) if declared is not None and declared.isdigit() else 0
+            if expected > self.limit:
                 raise self._too_large()
             body = await self._read_body(receive)
             if body:
                 _check_json(body)
+        except RequestTimeoutError as err:
+            await error_response(err, {"connection": "close"})(scope, receive, send)
+            return
         except BeiError as err:
             await error_response(err)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
     async def _read_body(self, receive: Receive) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
+        first = await self._receive(receive)
+        if not first.get("more_body", False) or first["type"] == "http.disconnect":
+            whole = bytes(first.get("body", b""))  # the common case: one piece, no copy
+            if len(whole) > self.limit:
                 raise self._too_large()
-            chunks.append(chunk)
+            return whole
+        body = bytearray()
+        message = first
+        while True:
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                raise self._too_large()
             if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+                return bytes(body)
+            message = await self._receive(receive)
+            if message["type"] == "http.disconnect":
+                return bytes(body)
+
+    async def _receive(self, receive: Receive) -> Message:
+        try:
+            async with asyncio.timeout(self.read_timeout_s):  # a timer, not a task
+                return await receive()
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"The request body stalled for more than {self.read_timeout_s:g} s.",
+                hint="Send the whole body without pausing; the connection is closed.",
+            ) from None
 
     def _too_large(self) -> PayloadTooLargeError:
         return PayloadTooLargeError(

@@ -14,6 +14,12 @@ DEFAULT_PAYLOAD_LIMIT_BYTES = 8 * 1024 * 1024
 OPENAI_ROUTE = "/v1/embeddings"
 
 
+def default_workers() -> int:
+    """Front-ends: half the cores (the engine process and the tokenizer threads take the
+    rest), at least 1, at most 8."""
+    return min(8, max(1, (os.cpu_count() or 2) // 2))
+
+
 def default_tokenization_workers() -> int:
     """TEI's default: one thread per core but one, clamped to 1..64."""
     return min(64, max(1, (os.cpu_count() or 2) - 1))
@@ -48,6 +54,12 @@ class ServerSettings:
     """Truncate over-long inputs when the request does not say (`truncate: null`). The OpenAI
     route always follows this setting, as TEI's does."""
 
+    token_ids: bool = True
+    """Accept token-id inputs (`"input": [101, 7592, 102]`) on the embedding routes, as OpenAI
+    and TEI do. False (`bei serve --no-token-ids`): they are a 422 saying so -- for servers whose
+    clients may send another tokenizer's ids (langchain-openai sends tiktoken's by default),
+    which no check can tell from the model's own when they fit its vocabulary."""
+
     served_model_name: str = "bei"
     """The `model` value of OpenAI responses (the request's `model` is accepted and ignored)."""
 
@@ -78,7 +90,27 @@ class ServerSettings:
     (needs the `opentelemetry-api` package; `bei serve --tracing`)."""
 
     access_log: bool = False
-    """uvicorn's per-request access log (off by default: it costs throughput)."""
+    """The HTTP server's per-request access log (off by default: it costs throughput)."""
 
     log_level: str = "info"
-    """uvicorn log level: debug, info, warning, error."""
+    """Log level: debug, info, warning, error."""
+
+    workers: int | None = None
+    """Front-end processes sharing host:port (SO_REUSEPORT). None: `default_workers()` for a
+    factory, 1 for an app object (an in-process engine cannot be shared)."""
+
+    header_read_timeout_s: float = 10.0
+    """A client must send a request's whole header block within this long, and an idle
+    keep-alive connection is closed after it (hyper starts the timer when it waits for the
+    next request): slowloris connections are closed."""
+
+    body_read_timeout_s: float = 30.0
+    """Longest pause between two pieces of a request body; a stalled upload is answered 408
+    and its connection closed, and what it had sent is freed."""
+
+    max_header_bytes: int = 64 * 1024
+    """Largest request header block (HTTP/1.1: the connection's read buffer; HTTP/2: the
+    header list). Larger: 431. hyper also caps an HTTP/1.1 request at 100 headers."""
+
+    http2: bool = True
+    """Also serve HTTP/2 cleartext with prior knowledge (h2c) on the same port."""
