@@ -5,7 +5,8 @@ Face tasks, tokenizer); GET /health, /info, /metrics, /openapi.json, /docs. `POS
 task's route for the body's shape (`dispatch`), Truss' POST /v1/models/model:predict to
 `settings.default_route`. A route the model cannot serve answers 424 naming the routes it can
 (`capabilities.ROUTES`) and is left out of the OpenAPI document. The app serves once: its lifespan
-starts the engine thread and, on shutdown (after uvicorn has drained in-flight requests), stops it.
+starts its EngineClient (the in-process engine thread, or the connection to the engine process)
+and, on shutdown (after uvicorn has drained in-flight requests), stops it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -23,10 +25,13 @@ from bei_cli import __version__
 from bei_cli.engine.base import Engine, EngineInfo
 from bei_cli.errors import ConfigError
 from bei_cli.inspect.profile import ModelProfile
+from bei_cli.runtime.batcher import Batcher
+from bei_cli.runtime.client import EngineClient
+from bei_cli.runtime.process_client import EngineConnection, ProcessEngineClient
+from bei_cli.runtime.work_queue import capped
 from bei_cli.server import health
 from bei_cli.server.admission import AdmissionGate
 from bei_cli.server.auth import ApiKeyAuth
-from bei_cli.runtime.batcher import Batcher
 from bei_cli.server.cohere.serving import CohereEmbeddings
 from bei_cli.server.dispatch import RootDispatch
 from bei_cli.server.embedding import EmbeddingService
@@ -52,16 +57,32 @@ from bei_cli.server.wire import ModelLimits
 ENGINE_STOP_TIMEOUT_S = 30.0
 
 
-def _capped(requested: int | None, engine_limit: int) -> int:
-    return engine_limit if requested is None else min(requested, engine_limit)
+def engine_client(
+    engine: Engine | EngineConnection, settings: ServerSettings, metrics: ServerMetrics
+) -> EngineClient:
+    """An Engine object runs here (in-process batcher thread); an EngineConnection is an engine
+    process that is already running (`runtime.engine_process`)."""
+    if isinstance(engine, EngineConnection):
+        return ProcessEngineClient(engine, observer=metrics)
+    info = engine.info
+    return Batcher(
+        engine,
+        max_batch_tokens=capped(settings.max_batch_tokens, info.max_batch_tokens),
+        max_batch_size=capped(settings.max_batch_size, info.max_batch_size),
+        max_queued=settings.max_queued_items,
+        observer=metrics,
+    )
 
 
 def build_state(
-    engine: Engine, tokenizer: TextTokenizer, profile: ModelProfile, settings: ServerSettings
+    engine: Engine | EngineConnection,
+    tokenizer: TextTokenizer,
+    profile: ModelProfile,
+    settings: ServerSettings,
 ) -> ServerState:
     info = engine.info
-    max_batch_tokens = _capped(settings.max_batch_tokens, info.max_batch_tokens)
-    max_batch_size = _capped(settings.max_batch_size, info.max_batch_size)
+    max_batch_tokens = capped(settings.max_batch_tokens, info.max_batch_tokens)
+    max_batch_size = capped(settings.max_batch_size, info.max_batch_size)
     if tokenizer.max_seq_len > max_batch_tokens:
         raise ConfigError(
             f"max_batch_tokens ({max_batch_tokens}) is smaller than the model's maximum input "
@@ -69,13 +90,7 @@ def build_state(
             hint=f"Set max_batch_tokens to at least {tokenizer.max_seq_len}.",
         )
     metrics = ServerMetrics()
-    batcher = Batcher(
-        engine,
-        max_batch_tokens=max_batch_tokens,
-        max_batch_size=max_batch_size,
-        max_queued=settings.max_queued_items,
-        observer=metrics,
-    )
+    batcher = engine_client(engine, settings, metrics)
     metrics.track_queue(lambda: batcher.queued)
     return ServerState(
         settings=settings,
@@ -101,7 +116,10 @@ def _lifespan(state: ServerState) -> Callable[[FastAPI], AbstractAsyncContextMan
             yield
         finally:
             state.ready = False
-            await asyncio.to_thread(state.batcher.close, ENGINE_STOP_TIMEOUT_S)
+            if isinstance(state.batcher, ProcessEngineClient):
+                state.batcher.close()  # on this loop; the engine process outlives us
+            else:
+                await asyncio.to_thread(state.batcher.close, ENGINE_STOP_TIMEOUT_S)
             state.executor.shutdown(wait=False)
 
     return lifespan
@@ -115,7 +133,7 @@ def labels_of(info: EngineInfo, profile: ModelProfile) -> tuple[str, ...]:
 
 def _embedding_routes(app: FastAPI, state: ServerState, gate: AdmissionGate) -> None:
     settings, profile = state.settings, state.profile
-    service = EmbeddingService.of(state, gate)
+    service = replace(EmbeddingService.of(state, gate), token_ids=settings.token_ids)
     prompts = dict(profile.prompts)
     app.state.openai_embeddings = OpenAIEmbeddings(
         service,
@@ -180,6 +198,7 @@ def limits_of(state: ServerState) -> ModelLimits:
         embedding_dim=state.engine_info.embedding_dim,
         max_client_batch_size=state.settings.max_client_batch_size,
         prompt_names=tuple(sorted(name for name, _ in state.profile.prompts)),
+        token_ids=state.settings.token_ids,
     )
 
 
@@ -187,7 +206,11 @@ def _add_middlewares(app: FastAPI, state: ServerState, tracer_provider: Any) -> 
     """Last added is outermost: metrics (and traces) see every answer, the guards' own too."""
     settings = state.settings
     app.add_middleware(RootDispatch, task=state.profile.task, default_route=settings.default_route)
-    app.add_middleware(RequestBodyGuard, limit_bytes=settings.payload_limit_bytes)
+    app.add_middleware(
+        RequestBodyGuard,
+        limit_bytes=settings.payload_limit_bytes,
+        read_timeout_s=settings.body_read_timeout_s,
+    )
     app.add_middleware(ContentNegotiation)
     app.add_middleware(ErrorGuard)
     app.add_middleware(ResponseCompression)
@@ -208,14 +231,16 @@ def _add_middlewares(app: FastAPI, state: ServerState, tracer_provider: Any) -> 
 
 
 def create_app(
-    engine: Engine,
+    engine: Engine | EngineConnection,
     tokenizer: TextTokenizer,
     profile: ModelProfile,
     settings: ServerSettings,
     *,
     tracer_provider: Any = None,
 ) -> FastAPI:
-    """`tracer_provider`: where spans go when `settings.tracing` (None: the global provider)."""
+    """`engine`: an Engine to run in this process, or the EngineConnection of a running engine
+    process. `tracer_provider`: where spans go when `settings.tracing` (None: the global
+    provider)."""
     state = build_state(engine, tokenizer, profile, settings)
     app = FastAPI(
         title="bei",
