@@ -8,13 +8,12 @@ engine's job (a Batch is ragged). All methods are thread-safe: the tokenizer ins
 configured once here and never mutated afterwards.
 
 Very long strings are not tokenized whole: only a window of characters that provably holds the
-tokens kept (see `_encode_windowed`), so a multi-megabyte document with truncation costs about as
-much as its first few thousand characters.
+tokens kept (see `_encode_windowed`), so a multi-megabyte document with truncation -- prose, CJK
+or a punctuation run alike -- costs about as much as its first few thousand characters.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +32,16 @@ WINDOW_CHARS_PER_TOKEN = 8
 # texts beyond this many characters per allowed token are judged from a window ("more than N").
 REFUSAL_CHARS_PER_TOKEN = 64
 WINDOW_GROWTH = 4
+# The window never grows beyond this many characters: a longer text whose kept tokens are not
+# decided within it (one enormous word) is refused. Tokenizing that much costs ~0.5 s and ~50 MB.
+MAX_WINDOW_CHARS = 1 << 19
+# Characters kept clear of a window's cut beyond the longest added token's text: a cut may split
+# an added token ("[MA|SK]") or a normalizer's composed character.
+CUT_MARGIN_CHARS = 16
 # Up to this many texts are encoded one by one: encode_batch dispatches to a Rayon pool and
 # releases the GIL, which costs more than it saves for a few short texts (and far more when the
 # engine thread holds the GIL: the call then waits for a GIL switch interval).
 FEW_TEXTS = 8
-_WHITESPACE_RUN = re.compile(r"\s+")
 FOREIGN_IDS_HINT = (
     "Token-id inputs must come from the model's own tokenizer (GET /tokenize gives them). "
     "langchain-openai's OpenAIEmbeddings sends tiktoken ids unless created with "
@@ -81,6 +85,8 @@ class TextTokenizer:
             "left": self._load(tokenizer_json, ("left", max_seq_len)),
         }
         self.num_special_tokens = self._plain.num_special_tokens_to_add(is_pair=False)
+        added = self._plain.get_added_tokens_decoder().values()
+        self._margin = CUT_MARGIN_CHARS + max((len(token.content) for token in added), default=0)
         self.vocab_size = self._plain.get_vocab_size(with_added_tokens=True)
         # What transformers' NER pipeline reads from the tokenizer model to fuse sub-words.
         self.subword_prefix: str | None = getattr(
@@ -160,28 +166,49 @@ class TextTokenizer:
     ) -> Encoding:
         """Encode only as much of `text` as decides the result.
 
-        Tokens of a window cut from the text equal the whole text's tokens up to the last
-        whitespace before the cut (right) / from the first whitespace after it (left): every
-        supported pre-tokenizer (BERT, ByteLevel, Metaspace) splits there and normalizers are
-        character-local. If the window holds more than `content_budget` such tokens, they are
-        the answer; otherwise the window grows until it is the whole text.
+        The tokens of a window cut from the text equal the whole text's tokens except in the
+        pre-token (word) the cut falls in: every supported normalizer is character-local and
+        every pre-tokenizer (BERT's whitespace/punctuation/CJK split, ByteLevel's and Split's
+        regexes, Metaspace) decides a split from the characters around it, and the model runs
+        on each pre-token alone. So once the window's `content_budget + 1` kept tokens lie in
+        complete words, at least `margin` characters (an added token's length) from the cut,
+        they are the answer. That holds for text without whitespace too -- CJK and punctuation
+        are one pre-token per character for BERT. Otherwise the window grows; a text that still
+        has no such boundary within `MAX_WINDOW_CHARS` is refused rather than tokenized whole:
+        one pathological request must not hold a tokenizer thread and gigabytes for seconds.
         """
         side: Direction = direction if truncate else "right"
         needed = self.content_budget + 1
-        while window < len(text):
+        while window < len(text) and window <= MAX_WINDOW_CHARS:
             part = text[:window] if side == "right" else text[-window:]
             encoding = self._plain.encode(part, add_special_tokens=False)
-            runs = list(_WHITESPACE_RUN.finditer(part))
-            if runs and len(encoding) >= needed:
-                offsets = encoding.offsets
-                if side == "right" and offsets[needed - 1][1] <= runs[-1].start():
-                    encoding.truncate(needed, direction="right")
-                    return self._checked(encoding, truncate, param)
-                if side == "left" and offsets[-needed][0] >= runs[0].end() - 1:
-                    encoding.truncate(needed, direction="left")
-                    return self._checked(encoding, truncate, param)
+            if self._decided(encoding, needed, len(part), side):
+                encoding.truncate(needed, direction=side)
+                return self._checked(encoding, truncate, param)
             window *= WINDOW_GROWTH
+        if len(text) > MAX_WINDOW_CHARS:
+            raise InputTooLongError(
+                f"`{param}` has a text of {len(text)} characters in which this model's "
+                f"tokenizer finds no word boundary within the first {MAX_WINDOW_CHARS}.",
+                hint="Send at most that many characters without whitespace or punctuation, or "
+                "split the text.",
+                param=param,
+            )
         return self._plain.encode(text, add_special_tokens=False)
+
+    def _decided(self, encoding: Encoding, needed: int, width: int, side: Direction) -> bool:
+        """Whether the `needed` tokens at `side` of a window's encoding are the whole text's:
+        none in the word the cut may split, none within `margin` characters of the cut."""
+        if len(encoding) < needed:
+            return False
+        words = [w for w in encoding.word_ids if w is not None]
+        if side == "right":
+            word, (_, end) = encoding.word_ids[needed - 1], encoding.offsets[needed - 1]
+            cut_word = words[-1] if words else None
+            return end <= width - self._margin and (word is None or word != cut_word)
+        word, (start, _) = encoding.word_ids[-needed], encoding.offsets[-needed]
+        cut_word = words[0] if words else None
+        return start >= self._margin and (word is None or word != cut_word)
 
     def _checked(self, encoding: Encoding, truncate: bool, param: str) -> Encoding:
         if not truncate:
