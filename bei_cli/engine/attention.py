@@ -35,20 +35,38 @@ def apply_attention(model: torch.nn.Module, attention: Attention | None) -> None
 
 
 def force_bidirectional(model: torch.nn.Module) -> None:
+    if not _natively_bidirectional(model):
+        _switch_off_causal(model)
+    if not attends_bidirectionally(model):
+        _raise_still_causal(model)
+
+
+def _natively_bidirectional(model: torch.nn.Module) -> bool:
+    """A config whose own class attends bidirectionally (Gemma3's `use_bidirectional_attention`,
+    EmbeddingGemma) builds its own masks: Gemma3's sliding window is `|i - j| < window`, while
+    the generic one `is_causal = False` selects is `|i - j| <= window`, so forcing would widen
+    every sliding layer by one position and change the vectors."""
+    config = getattr(model, "config", None)
+    return getattr(config, "use_bidirectional_attention", None) is True
+
+
+def _switch_off_causal(model: torch.nn.Module) -> None:
     for module in model.modules():
         config = getattr(module, "config", None)
         if config is not None and hasattr(config, "to_dict"):
             config.is_causal = False
         if getattr(module, "is_causal", None) is True:
             vars(module)["is_causal"] = False  # a plain attribute (nn.Module typing forbids bool)
-    if not attends_bidirectionally(model):
-        name = type(model).__name__
-        raise UnsupportedModelError(
-            f"{name} cannot be made to attend bidirectionally in this transformers version: "
-            "its first token ignores later tokens even with is_causal disabled.",
-            hint="Use base_model: encoder to run it causally (as it was trained), or a "
-            "transformers version whose implementation honours config.is_causal.",
-        )
+
+
+def _raise_still_causal(model: torch.nn.Module) -> None:
+    name = type(model).__name__
+    raise UnsupportedModelError(
+        f"{name} cannot be made to attend bidirectionally in this transformers version: "
+        "its first token ignores later tokens even with is_causal disabled.",
+        hint="Use base_model: encoder to run it causally (as it was trained), or a "
+        "transformers version whose implementation honours config.is_causal.",
+    )
 
 
 def attends_bidirectionally(model: torch.nn.Module) -> bool:
