@@ -3,19 +3,30 @@
 Everything the server needs comes from the artifact's manifest (profile, limits, default route,
 served name) and its `model/` directory (tokenizer.json); the CLI adds only where to listen,
 the device, the API key and the log level.
+
+Processes (`ServeOptions.engine_process`, the default): `serve_artifact` starts the engine
+process (`runtime.engine_process`: it loads the engine and owns the device and the batching
+loop), then serves front-ends built by `app_factory` -- a picklable callable, so every
+front-end process builds its own app connected to the one engine process -- and stops the
+engine process once the front-ends have drained and exited. Without it the engine runs on a
+thread of the one server process (`app_from_artifact`).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from fastapi import FastAPI
 
-from bei_cli.engine.artifact import MODEL_DIR, load_engine
+from bei_cli.engine.artifact import MODEL_DIR, load_engine, read_manifest
 from bei_cli.engine.manifest import Manifest
 from bei_cli.errors import CredentialsError
+from bei_cli.runtime.engine_process import start_engine_process
+from bei_cli.runtime.process_client import EngineConnection
 from bei_cli.server.app import create_app
 from bei_cli.server.run import serve
 from bei_cli.server.settings import ServerSettings
@@ -37,6 +48,7 @@ class ServeOptions:
     log_level: str = "info"
     cors_origins: tuple[str, ...] = ()
     tracing: bool = False
+    engine_process: bool = True  # the engine in its own process; False: a thread of the server
 
 
 def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
@@ -73,21 +85,59 @@ def resolve_api_key(manifest: Manifest, options: ServeOptions, secrets: SecretSo
     return key
 
 
+def with_api_key(
+    manifest: Manifest, options: ServeOptions, secrets: SecretSource | None
+) -> ServeOptions:
+    if secrets is None:
+        return options
+    return replace(options, api_key=resolve_api_key(manifest, options, secrets))
+
+
 def app_from_artifact(
     artifact_dir: Path, options: ServeOptions, secrets: SecretSource | None = None
 ) -> tuple[FastAPI, ServerSettings]:
-    """Load (and verify) the artifact's engine and tokenizer; build the app."""
+    """Load (and verify) the artifact's engine in this process and build the app on it."""
     engine, manifest = load_engine(artifact_dir, device=options.device)
-    if secrets is not None:
-        options = replace(options, api_key=resolve_api_key(manifest, options, secrets))
-    settings = settings_for(manifest, options)
+    settings = settings_for(manifest, with_api_key(manifest, options, secrets))
     tokenizer = TextTokenizer.from_dir(artifact_dir / MODEL_DIR, manifest.limits.max_seq_len)
     return create_app(engine, tokenizer, manifest.profile, settings), settings
+
+
+def connected_app(
+    artifact_dir: Path, settings: ServerSettings, connection: EngineConnection
+) -> FastAPI:
+    """The app of one front-end process, connected to the running engine process."""
+    manifest = read_manifest(artifact_dir)
+    tokenizer = TextTokenizer.from_dir(artifact_dir / MODEL_DIR, manifest.limits.max_seq_len)
+    return create_app(connection, tokenizer, manifest.profile, settings)
+
+
+def app_factory(
+    artifact_dir: Path, settings: ServerSettings, connection: EngineConnection
+) -> Callable[[], FastAPI]:
+    """A picklable callable that builds `connected_app` in whichever process calls it."""
+    return functools.partial(connected_app, artifact_dir, settings, connection)
 
 
 def serve_artifact(
     artifact_dir: Path, options: ServeOptions, secrets: SecretSource | None = None
 ) -> None:
     """Serve until SIGTERM/SIGINT (graceful drain), then return."""
-    app, settings = app_from_artifact(artifact_dir, options, secrets)
-    serve(app, settings)
+    if not options.engine_process:
+        app, settings = app_from_artifact(artifact_dir, options, secrets)
+        serve(app, settings)
+        return
+    manifest = read_manifest(artifact_dir)
+    settings = settings_for(manifest, with_api_key(manifest, options, secrets))
+    engine = start_engine_process(
+        artifact_dir,
+        device=options.device,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_batch_size=settings.max_batch_size,
+        max_queued=settings.max_queued_items,
+        log_level=options.log_level,
+    )
+    try:
+        serve(app_factory(artifact_dir, settings, engine.connection), settings)
+    finally:
+        engine.close()

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from bei_cli.engine.base import EngineInfo
 from bei_cli.inspect.profile import ModelProfile
+from bei_cli.runtime.client import EngineClient
 from bei_cli.server.admission import AdmissionGate
-from bei_cli.runtime.batcher import Batcher
 from bei_cli.server.metrics import ServerMetrics
 from bei_cli.server.settings import ServerSettings
 from bei_cli.server.tokenizer import TextTokenizer
@@ -22,7 +22,7 @@ class ServerState:
     profile: ModelProfile
     engine_info: EngineInfo
     tokenizer: TextTokenizer
-    batcher: Batcher
+    batcher: EngineClient  # the name the route services know; in-process or engine process
     executor: ThreadPoolExecutor
     metrics: ServerMetrics
     max_batch_tokens: int  # effective: settings capped by the engine
@@ -44,7 +44,7 @@ class EngineAccess:
 
     info: EngineInfo
     tokenizer: TextTokenizer
-    batcher: Batcher
+    batcher: EngineClient
     executor: Executor
     gate: AdmissionGate
     metrics: ServerMetrics
