@@ -4,7 +4,8 @@ and a local registry (the rewrites are listed in tests/fixtures/doc_script.py).
 
 All blocks share one scratch folder, as a reader's shell would: `examples/` and `scripts/` of
 this checkout, `build/` of its own, an HF cache holding MiniLM (what scripts/demo.sh leaves) and
-no network. Blocks run in page order; a `setup=NAME` marker first runs SETUPS[NAME].
+no network. Blocks run in page order; a `setup=NAME` marker first runs SETUPS[NAME]; a python
+block runs as `python3 -`, after the server its setup names.
 """
 
 from __future__ import annotations
@@ -93,7 +94,17 @@ def _minilm_image(shell: Shell) -> None:
 SETUPS: dict[str, Callable[[Shell], None]] = {
     "minilm-artifact": _minilm_artifact,
     "minilm-image": _minilm_image,
+    "minilm-server": _minilm_artifact,  # and the block runs with `bei serve` of it (below)
 }
+# What a python block needs running first, as the reader would have it in another terminal.
+SERVERS = {"minilm-server": f"bei serve {ARTIFACT} --port 7997\n"}
+
+
+def as_shell(block: Block) -> str:
+    """A python block runs as `python3 -` (after its server, if its setup names one)."""
+    if block.lang != "python":
+        return block.text
+    return f"{SERVERS.get(block.setup or '', '')}python3 - <<'PY'\n{block.text}PY\n"
 
 
 def test_the_harness_found_the_blocks_it_must_run() -> None:
@@ -107,7 +118,7 @@ def test_doc_block_runs(block: Block, shell: Shell) -> None:
     if block.setup:
         SETUPS[block.setup](shell)
     where = Addresses(free_port(), free_port(), str(shell.work / "tmp"))
-    script = to_script(block.text, where)
+    script = to_script(as_shell(block), where)
     done = shell.run(script)
     assert done.returncode == 0, (
         f"{block.id} failed (exit {done.returncode})\n--- script\n{script}\n--- stdout\n"

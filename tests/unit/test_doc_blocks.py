@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.doc_blocks import all_blocks, marked_blocks
+from tests.fixtures.doc_blocks import all_blocks, command_blocks, every_block, marked_blocks
 from tests.fixtures.doc_script import Addresses, to_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +30,10 @@ def test_only_marked_bash_blocks_are_taken(tmp_path: Path) -> None:
     "text",
     [
         "<!-- doctest: run -->\n\n```bash\necho\n```\n",  # not right above the fence
-        "<!-- doctest: run -->\n```python\nprint()\n```\n",  # not a shell block
+        "<!-- doctest: run -->\n```yaml\na: 1\n```\n",  # not a command block
         "<!-- doctest: skip -->\n```bash\necho\n```\n",  # an unknown marker
+        "<!-- doctest: no-run -->\n```bash\necho\n```\n",  # no reason
+        "<!-- doctest: no-run: GPU -->\n```bash\necho\n```\n",  # a reason says more
         "<!-- doctest: run -->\n```bash\necho\n",  # unclosed
     ],
 )
@@ -44,6 +46,30 @@ def test_a_marker_that_cannot_apply_is_an_error(tmp_path: Path, text: str) -> No
 
 def test_the_repository_pages_parse() -> None:
     assert all_blocks(ROOT)  # every marker in README.md and docs/*.md is well-formed
+
+
+def test_every_command_block_runs_or_says_why_not() -> None:
+    """A new ```bash / ```sh / ```python block in README.md or docs/*.md fails here until it
+    is opted in (`<!-- doctest: run -->`) or says why it cannot run offline."""
+    unmarked = [block.id for block in every_block(ROOT) if not block.runs and not block.reason]
+    assert unmarked == [], "mark these with <!-- doctest: run --> or <!-- doctest: no-run: WHY -->"
+
+
+def test_no_run_blocks_keep_their_reason_and_unmarked_ones_are_listed(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- doctest: no-run: needs a GPU (scripts/gpu_check.sh) -->\n```bash\nnvidia-smi\n```\n"
+        "```sh\nbei serve x\n```\n"
+        "<!-- client-test: openai -->\n```python\nimport openai\n```\n"
+        "```yaml\nnot: a command\n```\n"
+    )
+    blocks = command_blocks(page, tmp_path)
+    assert [(b.line, b.lang, b.runs, b.reason) for b in blocks] == [
+        (2, "bash", False, "needs a GPU (scripts/gpu_check.sh)"),
+        (5, "sh", False, None),
+        (9, "python", False, "a client snippet: tests/integration/test_clients_*.py run it"),
+    ]
+    assert marked_blocks(page, tmp_path) == []
 
 
 def test_local_addresses_and_background_servers() -> None:
