@@ -85,6 +85,16 @@ def command(
             "(run under `opentelemetry-instrument`, or set one up; needs opentelemetry-api)."
         ),
     ] = False,
+    token_ids: Annotated[
+        bool,
+        typer.Option(
+            "--token-ids/--no-token-ids",
+            envvar="BEI_TOKEN_IDS",
+            help="Accept token-id inputs on the embedding routes (as OpenAI and TEI do). "
+            "--no-token-ids answers them 422: for clients that may send another tokenizer's "
+            "ids (langchain-openai's default).",
+        ),
+    ] = True,
 ) -> None:
     artifact_dir = target
     options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle)
@@ -109,6 +119,7 @@ def command(
         log_level=log_level,
         cors_origins=tuple(cors or ()),
         tracing=tracing,
+        token_ids=token_ids,
     )
     with claim_serving(artifact_dir, f"{host}:{port}"):  # `bei build -o` refuses this dir now
         serve_artifact(artifact_dir, serve_options, secrets=options.secrets)

@@ -110,6 +110,8 @@ def timing_headers(result: Timed, started: float) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class EmbeddingService(EngineAccess):
+    token_ids: bool = True  # token-id inputs accepted (ServerSettings.token_ids)
+
     def check_dimensions(self, dimensions: int | None, param: str = "dimensions") -> None:
         if dimensions is not None and not 0 < dimensions <= self.info.embedding_dim:
             raise InvalidRequestError(
@@ -156,6 +158,14 @@ class EmbeddingService(EngineAccess):
     ) -> list[list[int]]:
         texts = [(i, item) for i, item in enumerate(items) if isinstance(item, str)]
         id_lists = [(i, item) for i, item in enumerate(items) if not isinstance(item, str)]
+        if id_lists and not self.token_ids:
+            raise InvalidRequestError(
+                f"`{param}` holds token ids, which this server does not accept (it was started "
+                "with --no-token-ids): ids made by another tokenizer would embed the wrong text.",
+                hint="Send the text instead. langchain-openai: OpenAIEmbeddings(..., "
+                "check_embedding_ctx_length=False).",
+                param=param,
+            )
         out: list[list[int]] = [[] for _ in items]
         encoded = self.tokenizer.encode(
             [text for _, text in texts],

@@ -48,6 +48,7 @@ class ServeOptions:
     log_level: str = "info"
     cors_origins: tuple[str, ...] = ()
     tracing: bool = False
+    token_ids: bool = True  # accept token-id inputs (ServerSettings.token_ids)
     engine_process: bool = True  # the engine in its own process; False: a thread of the server
 
 
@@ -61,6 +62,7 @@ def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
         max_client_batch_size=limits.max_client_batch_size,
         max_concurrent_requests=limits.max_concurrent_requests,
         auto_truncate=limits.auto_truncate,
+        token_ids=options.token_ids,
         served_model_name=manifest.served_model_name,
         default_route=manifest.default_route,
         api_key=options.api_key,

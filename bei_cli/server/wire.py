@@ -46,12 +46,14 @@ Text = Annotated[str, Field(min_length=1)]
 TokenId = Annotated[int, Field(ge=0, json_schema_extra=marked("token-id")), WHOLE]
 # One pre-tokenized input: used as given, cut to the maximum length when truncating.
 TokenIds = Annotated[list[TokenId], Field(min_length=1)]
+# A pre-tokenized model input, which a server started with --no-token-ids refuses.
+InputTokenIds = Annotated[list[TokenId], Field(min_length=1, json_schema_extra=marked("input-ids"))]
 TextBatch = Annotated[list[Text], Field(min_length=1, json_schema_extra=marked("batch"))]
 # The wire form of `input` / `inputs`: one text, one token-id list, or a list of either.
 EmbeddingInput = (
     Text
-    | TokenIds
-    | Annotated[list[Text | TokenIds], Field(min_length=1, json_schema_extra=marked("batch"))]
+    | InputTokenIds
+    | Annotated[list[Text | InputTokenIds], Field(min_length=1, json_schema_extra=marked("batch"))]
 )
 Dimensions = Annotated[int, Field(ge=1, json_schema_extra=marked("dimensions")), WHOLE]
 PromptName = Annotated[str, Field(json_schema_extra=marked("prompt-name"))]
@@ -65,20 +67,24 @@ class ModelLimits:
     embedding_dim: int
     max_client_batch_size: int
     prompt_names: tuple[str, ...]
+    token_ids: bool = True  # token-id model inputs accepted (settings.token_ids)
 
-    def replacement(self, limit: str) -> dict[str, Any]:
-        table: dict[str, dict[str, Any]] = {
+    def replacement(self, limit: str) -> dict[str, Any] | None:
+        """The bound a marker stands for; None: nothing satisfies it."""
+        table: dict[str, dict[str, Any] | None] = {
             "token-id": {"maximum": self.vocab_size - 1},
+            "input-ids": {} if self.token_ids else None,
             "dimensions": {"maximum": self.embedding_dim},
             "batch": {"maxItems": self.max_client_batch_size},
-            "prompt-name": {"enum": list(self.prompt_names)} if self.prompt_names else {},
+            "prompt-name": {"enum": list(self.prompt_names)} if self.prompt_names else None,
         }
         return table[limit]
 
 
 def apply_limits(node: Any, limits: ModelLimits) -> Any:
-    """A copy of an OpenAPI (sub)document with every limit marker replaced by its bound. A prompt
-    name of a model without prompts becomes unsatisfiable (`not: {}`): only null is accepted."""
+    """A copy of an OpenAPI (sub)document with every limit marker replaced by its bound. What
+    nothing satisfies (a prompt name of a model without prompts, token-id inputs on a server that
+    refuses them) becomes `not: {}`: a prompt name is then only null, an input only text."""
     if isinstance(node, list):
         return [apply_limits(item, limits) for item in node]
     if not isinstance(node, dict):
@@ -86,7 +92,7 @@ def apply_limits(node: Any, limits: ModelLimits) -> Any:
     out = {key: apply_limits(value, limits) for key, value in node.items() if key != LIMIT_KEY}
     if LIMIT_KEY in node:
         bound = limits.replacement(node[LIMIT_KEY])
-        if node[LIMIT_KEY] == "prompt-name" and not bound:
+        if bound is None:
             return {"not": {}}
         out.update(bound)
     return out
