@@ -10,6 +10,12 @@ from bei_cli.server.tokenizer import TextTokenizer
 from tests.unit.server.support import DIM, MAX_SEQ_LEN, AppFactory, expected_vector, make_profile
 
 
+@pytest.fixture(params=["in-process", "engine-process"])
+def client_kind(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on both EngineClients."""
+    return str(request.param)
+
+
 def ids_of(tokenizer: TextTokenizer, text: str, **kwargs: object) -> list[int]:
     return tokenizer.encode([text], truncate=True, **kwargs)[0]  # type: ignore[arg-type]
 
