@@ -95,6 +95,15 @@ def command(
             "ids (langchain-openai's default).",
         ),
     ] = True,
+    engine_process: Annotated[
+        bool,
+        typer.Option(
+            "--engine-process/--no-engine-process",
+            help="Run the engine in a process of its own, which owns the device and the "
+            "batching queue, so HTTP, tokenization and the engine never share a GIL (the "
+            "default). --no-engine-process runs it on a thread of the server process.",
+        ),
+    ] = True,
 ) -> None:
     artifact_dir = target
     options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle)
@@ -120,6 +129,7 @@ def command(
         cors_origins=tuple(cors or ()),
         tracing=tracing,
         token_ids=token_ids,
+        engine_process=engine_process,
     )
     with claim_serving(artifact_dir, f"{host}:{port}"):  # `bei build -o` refuses this dir now
         serve_artifact(artifact_dir, serve_options, secrets=options.secrets)
