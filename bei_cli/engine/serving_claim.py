@@ -56,6 +56,7 @@ def claim_serving(
     fd, temp = tempfile.mkstemp(dir=folder, prefix=".claim-")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        os.set_inheritable(fd, True)  # a server that exec()s itself (a worker manager) keeps it
         os.write(fd, json.dumps(vars(claim)).encode())
         os.rename(temp, final)
         yield claim
