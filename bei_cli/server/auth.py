@@ -19,7 +19,9 @@ class ApiKeyAuth:
     def __init__(self, api_key: str | None) -> None:
         self._key = api_key.encode() if api_key else None
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
+        # async: FastAPI runs a plain-def dependency in its thread pool, a thread hop on every
+        # request even when no key is configured.
         if self._key is None:
             return
         scheme, _, credential = request.headers.get("authorization", "").strip().partition(" ")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import orjson
 from starlette.routing import BaseRoute
@@ -34,6 +35,7 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._cache: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,8 +55,21 @@ class RequestMetrics:
         finally:
             route: BaseRoute | None = scope.get("route")
             label = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(label, str(status)).inc()
-            self.metrics.request_duration.labels(label).observe(time.perf_counter() - started)
+            count, duration = self._children(label, status)
+            count.inc()
+            duration.observe(time.perf_counter() - started)
+
+    def _children(self, label: str, status: int) -> tuple[Any, Any]:
+        """prometheus' `labels()` lock and lookup once per (route, status), not per request."""
+        key = (label, status)
+        found = self._cache.get(key)
+        if found is None:
+            found = (
+                self.metrics.requests.labels(label, str(status)),
+                self.metrics.request_duration.labels(label),
+            )
+            self._cache[key] = found
+        return found
 
 
 class ErrorGuard:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import uuid
 
 import zstandard
@@ -60,6 +61,16 @@ def prefers_msgpack(accept: str) -> bool:
     return packed > 0 and packed >= ranks.get(JSON, ranks.get("application/*", 0.0))
 
 
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count()
+
+
+def next_request_id() -> str:
+    """Unique across processes and restarts (a random per-process prefix and a counter) without
+    a getrandom() call per request."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
 class RequestId:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -69,7 +80,7 @@ class RequestId:
             await self.app(scope, receive, send)
             return
         given = header(scope, REQUEST_ID)
-        request_id = given if 0 < len(given) <= MAX_REQUEST_ID else uuid.uuid4().hex
+        request_id = given if 0 < len(given) <= MAX_REQUEST_ID else next_request_id()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

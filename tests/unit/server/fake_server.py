@@ -1,4 +1,4 @@
-"""A real uvicorn server on FakeEngine + the MiniLM tokenizer, for tests that need a process:
+"""A real `run.serve` front-end on FakeEngine + the MiniLM tokenizer, for tests that need a process:
 `python -m tests.unit.server.fake_server PORT DELAY_S [TASK]` (run from the repository root).
 TASK is embed (default), rerank, classify or ner; POST / then serves that task's route."""
 

@@ -1,4 +1,4 @@
-"""A real uvicorn process on 127.0.0.1: graceful SIGTERM drain, and the unmodified
+"""A real `bei serve` front-end (granian) on 127.0.0.1: graceful SIGTERM drain, and the unmodified
 baseten-performance-client and OpenAI SDK talking to it over TCP."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 def start_server(delay_s: float, task: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """A real uvicorn running tests.unit.server.fake_server on a free 127.0.0.1 port."""
+    """A real front-end running tests.unit.server.fake_server on a free 127.0.0.1 port."""
     port = free_port()
     task_arg = [task] if task else []
     process = subprocess.Popen(
@@ -86,7 +86,7 @@ def test_sigterm_drains_the_request_in_flight() -> None:
         assert replies and replies[0].status_code == 200
         assert len(replies[0].json()["data"][0]["embedding"]) == DIM
         output, _ = process.communicate(timeout=30)
-        # uvicorn re-raises the signal after its graceful shutdown.
+        # serve() returns after the drain; the process exits 0.
         assert process.returncode in (0, -signal.SIGTERM), output.decode()
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{url}/health", timeout=1)
