@@ -31,6 +31,7 @@ from bei_cli.engine.placement import cuda_available
 from bei_cli.engine.serving_claim import claim_serving
 from bei_cli.errors import ConfigError
 from bei_cli.server.launch import ServeOptions, serve_artifact
+from bei_cli.server.settings import ServerSettings
 
 HELP = (
     "Serve an engine artifact over HTTP: OpenAI /v1/embeddings, TEI /embed, /health, /info, "
@@ -104,6 +105,37 @@ def command(
             "default). --no-engine-process runs it on a thread of the server process.",
         ),
     ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="HTTP front-end processes on the one port (each tokenizes and encodes; all "
+            "share the engine process). Default: half the cores, 1 to 8; 1 with "
+            "--no-engine-process.",
+            show_default=False,
+        ),
+    ] = None,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            max=60,
+            help="Seconds a client has to send a request's headers; also how long an idle "
+            "keep-alive connection stays open.",
+        ),
+    ] = ServerSettings.header_read_timeout_s,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="Longest pause (seconds) between two pieces of a request body: a stalled "
+            "upload is answered 408 and closed.",
+        ),
+    ] = ServerSettings.body_read_timeout_s,
+    max_header_bytes: Annotated[
+        int,
+        typer.Option(min=8192, help="Largest request header block; larger is answered 431."),
+    ] = ServerSettings.max_header_bytes,
 ) -> None:
     artifact_dir = target
     options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle)
@@ -130,6 +162,10 @@ def command(
         tracing=tracing,
         token_ids=token_ids,
         engine_process=engine_process,
+        workers=1 if workers is None and not engine_process else workers,
+        header_read_timeout_s=header_timeout,
+        body_read_timeout_s=body_timeout,
+        max_header_bytes=max_header_bytes,
     )
     with claim_serving(artifact_dir, f"{host}:{port}"):  # `bei build -o` refuses this dir now
         serve_artifact(artifact_dir, serve_options, secrets=options.secrets)
@@ -137,7 +173,8 @@ def command(
 
 def require_free_port(host: str, port: int) -> None:
     """Refuse a port another process listens on, the way the server's own bind would fail
-    (SO_REUSEADDR, as uvicorn sets it, so a port in TIME_WAIT counts as free)."""
+    (SO_REUSEADDR, as the server sets it, so a port in TIME_WAIT counts as free; a port
+    held by another SO_REUSEPORT listener is refused too)."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:

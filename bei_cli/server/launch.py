@@ -50,6 +50,10 @@ class ServeOptions:
     tracing: bool = False
     token_ids: bool = True  # accept token-id inputs (ServerSettings.token_ids)
     engine_process: bool = True  # the engine in its own process; False: a thread of the server
+    workers: int | None = None  # front-end processes (ServerSettings.workers)
+    header_read_timeout_s: float = ServerSettings.header_read_timeout_s
+    body_read_timeout_s: float = ServerSettings.body_read_timeout_s
+    max_header_bytes: int = ServerSettings.max_header_bytes
 
 
 def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
@@ -69,6 +73,10 @@ def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
         log_level=options.log_level,
         cors_origins=options.cors_origins,
         tracing=options.tracing,
+        workers=options.workers,
+        header_read_timeout_s=options.header_read_timeout_s,
+        body_read_timeout_s=options.body_read_timeout_s,
+        max_header_bytes=options.max_header_bytes,
     )
 
 
