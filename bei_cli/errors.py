@@ -169,11 +169,23 @@ class AuthenticationError(BeiError):
 
 
 class OverloadedError(BeiError):
-    """Too many requests queued; the client should retry with backoff."""
+    """Too many requests queued; the client should retry with backoff. `retry_after_s`: when
+    (the server answers it as `Retry-After`, whole seconds rounded up)."""
 
     exit_code = 1
     http_status = 429
     error_type = "overloaded_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        param: str | None = None,
+        retry_after_s: float = 1.0,
+    ) -> None:
+        super().__init__(message, hint=hint, param=param)
+        self.retry_after_s = retry_after_s
 
 
 class NotReadyError(BeiError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -26,11 +25,11 @@ from bei_cli.engine.base import Engine, EngineInfo
 from bei_cli.errors import ConfigError
 from bei_cli.inspect.profile import ModelProfile
 from bei_cli.runtime.batcher import Batcher
-from bei_cli.runtime.client import EngineClient
+from bei_cli.runtime.client import BatchObserver, EngineClient
 from bei_cli.runtime.process_client import EngineConnection, ProcessEngineClient
 from bei_cli.runtime.work_queue import capped
 from bei_cli.server import health
-from bei_cli.server.admission import AdmissionGate
+from bei_cli.server.admission import AdmissionGate, Observers, Throughput, read_deadline
 from bei_cli.server.auth import ApiKeyAuth
 from bei_cli.server.cohere.serving import CohereEmbeddings
 from bei_cli.server.dispatch import RootDispatch
@@ -48,6 +47,7 @@ from bei_cli.server.settings import ServerSettings
 from bei_cli.server.sparse.serving import SparseEmbed
 from bei_cli.server.state import ServerState
 from bei_cli.server.tei.serving import TeiEmbed
+from bei_cli.server.tokenize_pool import TokenizationPool
 from bei_cli.server.tokenizer import TextTokenizer
 from bei_cli.server.tokens.serving import Tokens
 from bei_cli.server.transport import ContentNegotiation, RequestId, ResponseCompression
@@ -58,19 +58,19 @@ ENGINE_STOP_TIMEOUT_S = 30.0
 
 
 def engine_client(
-    engine: Engine | EngineConnection, settings: ServerSettings, metrics: ServerMetrics
+    engine: Engine | EngineConnection, settings: ServerSettings, observer: BatchObserver
 ) -> EngineClient:
     """An Engine object runs here (in-process batcher thread); an EngineConnection is an engine
     process that is already running (`runtime.engine_process`)."""
     if isinstance(engine, EngineConnection):
-        return ProcessEngineClient(engine, observer=metrics)
+        return ProcessEngineClient(engine, observer=observer)
     info = engine.info
     return Batcher(
         engine,
         max_batch_tokens=capped(settings.max_batch_tokens, info.max_batch_tokens),
         max_batch_size=capped(settings.max_batch_size, info.max_batch_size),
         max_queued=settings.max_queued_items,
-        observer=metrics,
+        observer=observer,
     )
 
 
@@ -79,7 +79,9 @@ def build_state(
     tokenizer: TextTokenizer,
     profile: ModelProfile,
     settings: ServerSettings,
+    throughput: Throughput | None = None,
 ) -> ServerState:
+    """`throughput`: also observes the engine's batches (admission's estimate)."""
     info = engine.info
     max_batch_tokens = capped(settings.max_batch_tokens, info.max_batch_tokens)
     max_batch_size = capped(settings.max_batch_size, info.max_batch_size)
@@ -90,7 +92,8 @@ def build_state(
             hint=f"Set max_batch_tokens to at least {tokenizer.max_seq_len}.",
         )
     metrics = ServerMetrics()
-    batcher = engine_client(engine, settings, metrics)
+    observers = (metrics,) if throughput is None else (metrics, throughput)
+    batcher = engine_client(engine, settings, Observers(observers))
     metrics.track_queue(lambda: batcher.queued)
     return ServerState(
         settings=settings,
@@ -98,9 +101,7 @@ def build_state(
         engine_info=info,
         tokenizer=tokenizer,
         batcher=batcher,
-        executor=ThreadPoolExecutor(
-            settings.tokenization_workers, thread_name_prefix="bei-tokenize"
-        ),
+        executor=TokenizationPool(settings.tokenization_workers, settings.max_tokenization_queue),
         metrics=metrics,
         max_batch_tokens=max_batch_tokens,
         max_batch_size=max_batch_size,
@@ -241,7 +242,8 @@ def create_app(
     """`engine`: an Engine to run in this process, or the EngineConnection of a running engine
     process. `tracer_provider`: where spans go when `settings.tracing` (None: the global
     provider)."""
-    state = build_state(engine, tokenizer, profile, settings)
+    throughput = Throughput()
+    state = build_state(engine, tokenizer, profile, settings, throughput)
     app = FastAPI(
         title="bei",
         version=__version__,
@@ -250,14 +252,19 @@ def create_app(
         redirect_slashes=False,  # RootDispatch serves a trailing slash instead
     )
     app.state.server = state
-    gate = AdmissionGate(settings.max_concurrent_requests)
+    gate = AdmissionGate(
+        settings.max_concurrent_requests,
+        max_wait_s=settings.max_queue_wait_s,
+        queue=state.batcher,
+        throughput=throughput,
+    )
     _embedding_routes(app, state, gate)
     _scoring_routes(app, state, gate)
     install_error_handlers(app)
     auth = [Depends(ApiKeyAuth(settings.api_key))]
     app.include_router(health.open_router)
     app.include_router(health.info_router, dependencies=auth)
-    install_model_routes(app, auth)
+    install_model_routes(app, [*auth, Depends(read_deadline)])
     install_openapi(app, profile.task, limits_of(state))
     _add_middlewares(app, state, tracer_provider)
     return app

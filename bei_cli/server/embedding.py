@@ -129,7 +129,8 @@ class EmbeddingService(EngineAccess):
             started = time.perf_counter()
             sequences = await self._tokenize(items, options, param)
             tokenized = time.perf_counter()
-            results = await self.batcher.run(sequences)
+            with self.gate.queued(sequences) as deadline:
+                results = await self.batcher.run(sequences, deadline=deadline)
         vectors = matryoshka(
             np.stack([r.values for r in results]), options.dimensions, normalize=options.normalize
         )

@@ -8,6 +8,7 @@ into BeiErrors here; anything else is a bug -> 500 with a generic message, logge
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,6 +87,8 @@ EMPTY_ERROR_TYPES = frozenset({"string_too_short", "too_short"})
 def error_response(err: BeiError, headers: Mapping[str, str] | None = None) -> Response:
     if isinstance(err, AuthenticationError):
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    if isinstance(err, OverloadedError):  # whole seconds (RFC 9110), never 0: clients spin
+        headers = {**(headers or {}), "Retry-After": str(max(1, math.ceil(err.retry_after_s)))}
     return Response(
         orjson.dumps(error_body(err)),
         status_code=err.http_status,

@@ -101,9 +101,11 @@ class ScoringService(EngineAccess):
                 tokenized = await loop.run_in_executor(self.executor, tokenize)
             encoded = sequences_of(tokenized)
             tokenized_at = time.perf_counter()
-            results = await self.batcher.run(
-                [ids for ids, _ in encoded], [types for _, types in encoded]
-            )
+            sequences = [ids for ids, _ in encoded]
+            with self.gate.queued(sequences) as deadline:
+                results = await self.batcher.run(
+                    sequences, [types for _, types in encoded], deadline=deadline
+                )
         result = ScoreRows(
             rows=[r.values for r in results],
             token_counts=[len(ids) for ids, _ in encoded],

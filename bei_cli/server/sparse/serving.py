@@ -78,7 +78,8 @@ class SparseEmbed:
             started = time.perf_counter()
             sequences = await service._tokenize(items, options, PARAM)
             tokenized = time.perf_counter()
-            results = await service.batcher.run(sequences)
+            with service.gate.queued(sequences) as deadline:
+                results = await service.batcher.run(sequences, deadline=deadline)
         result = SparseResult(
             vectors=[sparsify(r.values, request.top_k) for r in results],
             token_counts=[len(s) for s in sequences],

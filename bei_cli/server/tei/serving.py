@@ -119,7 +119,8 @@ class TeiEmbed:
             started = time.perf_counter()
             sequences = await service._tokenize(items, options, PARAM)
             tokenized = time.perf_counter()
-            results = await service.batcher.run(sequences, per_token=True)
+            with service.gate.queued(sequences) as deadline:
+                results = await service.batcher.run(sequences, per_token=True, deadline=deadline)
         result = TokenEmbeddings(
             vectors=[r.values for r in results],
             token_counts=[len(s) for s in sequences],
