@@ -144,8 +144,10 @@ def _serve_many(factory: AppFactory, settings: ServerSettings, count: int) -> No
         for i in range(count)
     ]
     forward = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    stopping: list[int] = []
 
     def relay(sig: int, _frame: object) -> None:
+        stopping.append(sig)
         for child in children:
             if child.pid is not None and child.is_alive():
                 os.kill(child.pid, sig)
@@ -155,18 +157,21 @@ def _serve_many(factory: AppFactory, settings: ServerSettings, count: int) -> No
     try:
         for child in children:
             child.start()
-        _wait_children(children, settings)
+        _wait_children(children, settings, stopping)
     finally:
         for sig, handler in forward.items():
             signal.signal(sig, handler)
 
 
-def _wait_children(children: list[BaseProcess], settings: ServerSettings) -> None:
-    """Until every front-end has exited; one that dies on its own stops the others."""
+def _wait_children(
+    children: list[BaseProcess], settings: ServerSettings, stopping: list[int]
+) -> None:
+    """Until every front-end has exited; one that dies on its own stops the others (one that
+    a relayed signal ends before it could drain -- still starting -- is no failure)."""
     while any(child.is_alive() for child in children):
         for child in children:
             child.join(0.2)
-            if child.exitcode not in (None, 0):
+            if child.exitcode not in (None, 0) and not stopping:
                 log.error("front-end %s exited with %s: stopping", child.name, child.exitcode)
                 for other in children:
                     if other.is_alive():
