@@ -69,8 +69,9 @@ class ServerMetrics:
     def track_queue(self, size: Callable[[], float]) -> None:
         self.queue_size.set_function(size)
 
-    # BatchObserver (the batcher reports here from the engine thread; prometheus_client is
-    # thread-safe).
+    # runtime.client.BatchObserver: the EngineClient reports every batch that held this
+    # front-end's items -- from the engine thread (in-process) or from the event loop, with the
+    # statistics the engine process sent back. prometheus_client is thread-safe.
     def observe_batch(self, size: int, tokens: int, padded_tokens: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.batch_tokens.observe(tokens)
