@@ -172,6 +172,7 @@ def test_json_is_one_object_whose_references_resolve(tmp_path: Path, registry: R
     assert done.stdout.count("\n") == 1  # one line, unwrapped however long the digest
     summary = json.loads(done.stdout)
     version = "sha-" + image.manifest_digest[7:19]
+    assert summary.pop("uploaded") + summary.pop("skipped") == 4  # each of its blobs, once
     assert summary == {
         "registry": registry.host,
         "repository": "team/ci",
@@ -181,8 +182,6 @@ def test_json_is_one_object_whose_references_resolve(tmp_path: Path, registry: R
             f"{registry.host}/team/ci:{tag}@{image.manifest_digest}"
             for tag in (version, "production")
         ],
-        "uploaded": 4,
-        "skipped": 0,
     }
     for reference in summary["references"]:
         by_digest = reference.split("/", 1)[1].split(":")[0] + "@" + reference.split("@")[1]
