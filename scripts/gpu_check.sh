@@ -24,7 +24,7 @@ elapsed() { echo "$(($(date +%s) - START)) s"; }
 
 # 1. Dependencies: carried wheels only where bei's own imports fail (the GPU image lacks the
 #    server stack); a development machine already has everything.
-if ! "$PY" -c "import fastapi, pydantic, uvicorn, orjson, zstandard" 2>/dev/null; then
+if ! "$PY" -c "import fastapi, pydantic, granian, uvloop, orjson, zstandard" 2>/dev/null; then
   if ! ls .whl/*.whl >/dev/null 2>&1; then
     echo "error: bei's dependencies are missing and .whl/ holds no wheels (run scripts/gpu_wheels.sh)" >&2
     exit 2

@@ -19,7 +19,7 @@ LIMIT_MB=60
 # bei's server and config (fastapi stack, pydantic, orjson, zstandard), modelopt for FP8 builds
 # and the modules it imports (omegaconf, pulp), the benchmark's performance client.
 PACKAGES=(
-  fastapi starlette uvicorn pydantic pydantic-core annotated-types annotated-doc
+  fastapi starlette granian click uvloop pydantic pydantic-core annotated-types annotated-doc
   typing-inspection typing-extensions orjson zstandard httptools
   nvidia-modelopt omegaconf pulp baseten-performance-client
 )

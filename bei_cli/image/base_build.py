@@ -62,7 +62,7 @@ TEMPLATES = Path(__file__).resolve().parents[1] / "templates"  # package data of
 # variant has it) is the build the variant promises: a cpu base must not carry a CUDA wheel that
 # a missing PIP_FIND_LINKS let pip fetch, nor a cuda base a CPU wheel.
 IMPORT_CHECK = (
-    "import fastapi, uvicorn, tokenizers, safetensors, onnxruntime, numpy, sys\n"
+    "import fastapi, granian, uvloop, tokenizers, safetensors, onnxruntime, numpy, sys\n"
     "want = sys.argv[1]\n"
     "if want != '-':\n"
     "    import torch, transformers\n"
