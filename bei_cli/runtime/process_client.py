@@ -202,7 +202,11 @@ class ProcessEngineClient:
                     self._engine_died()
                     return
                 continue
-            self._dispatch(await socket.recv_multipart(copy=False))
+            frames = await socket.recv_multipart(copy=False)
+            try:
+                self._dispatch(frames)
+            except (ValueError, KeyError, IndexError, TypeError):  # keep serving the others
+                log.exception("ignoring a malformed message from the engine process")
 
     def _dispatch(self, frames: list[Any]) -> None:
         kind, header = frames[0].bytes, wire.unpack(frames[1])
