@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -30,6 +31,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+# Model hubs are unreachable here and every figure must be of the cached weights: set before
+# huggingface_hub is imported (it reads the variable once).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 

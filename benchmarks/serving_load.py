@@ -31,7 +31,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 WRK_LUA = """
 local bodies = {%(bodies)s}
 local threads = {}
-local n, i, counts = #bodies, 0, {}
+local n, i = #bodies, 0
+counts = {}  -- a global: done() reads it from each thread with thread:get
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 function setup(thread) table.insert(threads, thread) end

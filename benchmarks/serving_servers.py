@@ -199,7 +199,6 @@ class InProcess:
         if self.st is None:
             from sentence_transformers import SentenceTransformer
 
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             self.st = SentenceTransformer(ST_MODEL, device="cpu")
         seconds = timed(lambda: self.st.encode(texts, batch_size=size), runs)
         return len(texts) / seconds
