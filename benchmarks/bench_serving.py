@@ -46,7 +46,8 @@ DEFAULT_VENV = Path.home() / ".cache" / "bei" / "bench" / "infinity-venv"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example: python benchmarks/bench_serving.py --artifact build/all-minilm-l6-v2"
         " --only a,b  (smoke: --duration 3 --runs 1 --overload-s 5 --hold-s 15)",
     )
