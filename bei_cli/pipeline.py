@@ -16,6 +16,7 @@ from bei_cli.config.load import LoadedConfig
 from bei_cli.config.options import BeiOptions
 from bei_cli.config.schema import BeiConfig
 from bei_cli.engine.build import ArtifactSpec, build_artifact
+from bei_cli.engine.limits import Limits
 from bei_cli.engine.manifest import Manifest
 from bei_cli.engine.selection import Candidate
 from bei_cli.engine.serving_claim import refuse_if_served
@@ -94,14 +95,14 @@ def plan_artifact(
         engine=candidates[0].engine,
         dtype=candidates[0].dtype,
         quantization=build.quantization_type,
-        limits={
-            "max_num_tokens": build.max_num_tokens,
-            "max_batch_size": build.max_batch_size,
-            "max_seq_len": max_seq_len,
-            "max_client_batch_size": options.max_client_batch_size,
-            "max_concurrent_requests": options.max_concurrent_requests,
-            "auto_truncate": config.auto_truncate,
-        },
+        limits=Limits(
+            max_num_tokens=build.max_num_tokens,
+            max_batch_size=build.max_batch_size,
+            max_seq_len=max_seq_len,
+            max_client_batch_size=options.max_client_batch_size,
+            max_concurrent_requests=options.max_concurrent_requests,
+            auto_truncate=config.auto_truncate,
+        ),
         default_route=route,
         served_model_name=config.served_model_name or profile.architecture,
         source=source_record(config),

@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -41,7 +40,7 @@ from bei_cli.engine.artifact import (
 )
 from bei_cli.engine.base import Batch, Engine
 from bei_cli.engine.checkpoint_files import Progress, copy_serving_files
-from bei_cli.engine.manifest import AccuracyRecord, Limits, Manifest, SourceRecord
+from bei_cli.engine.manifest import AccuracyRecord, Manifest, SourceRecord
 from bei_cli.engine.placement import cuda_available
 from bei_cli.engine.quantizers import as_the_target_computes, quantize
 from bei_cli.engine.selection import (
@@ -141,7 +140,7 @@ def build_artifact(
         )
     check_target(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    gate = Gate(task=profile.task, max_seq_len=int(spec.limits["max_seq_len"]))
+    gate = Gate(task=profile.task, max_seq_len=spec.limits.max_seq_len)
     device = build_device(spec.device_kind)
     report(builder_note(spec, device))
     stagings: list[Path] = []
@@ -242,7 +241,7 @@ def stage(
         device_kind=spec.device_kind,
         quantization=spec.quantization,
         profile=profile,
-        limits=limits_from(spec.limits),
+        limits=spec.limits,
         default_route=spec.default_route,
         served_model_name=spec.served_model_name,
         source=source_from(spec.source),
@@ -328,13 +327,6 @@ def check_target(out_dir: Path) -> None:
         f"{out_dir} exists and is not a bei engine artifact; refusing to overwrite it.",
         hint="Choose another output directory, or remove this one yourself.",
     )
-
-
-def limits_from(values: Mapping[str, Any]) -> Limits:
-    try:
-        return Limits(**values)
-    except TypeError as exc:
-        raise BuildError(f"invalid artifact limits {dict(values)!r}: {exc}") from exc
 
 
 def redact(repo: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from bei_cli import __version__
+from bei_cli.engine.limits import Limits
 from bei_cli.errors import ArtifactError
 from bei_cli.inspect.profile import ModelProfile
 
@@ -22,18 +23,6 @@ OPTIONAL_KEYS = frozenset(
     {"files", "revision", "api_key_secret", "accuracy", "extra", "accelerator", "arithmetic"}
 )
 REBUILD_HINT = "Rebuild the artifact with `bei build` (this bei reads manifest format 1)."
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Serving limits decided at build time."""
-
-    max_num_tokens: int  # token budget of one engine batch
-    max_batch_size: int  # sequences per engine batch
-    max_seq_len: int  # longest single input, tokens
-    max_client_batch_size: int  # inputs per request
-    max_concurrent_requests: int  # requests in flight before answering 429
-    auto_truncate: bool  # truncate over-long inputs instead of rejecting them
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from bei_cli.engine.limits import Limits
 from bei_cli.engine.selection import Candidate
 from bei_cli.quantize.plan import QuantPlan
 
@@ -17,7 +17,7 @@ class ArtifactSpec:
     engine: str  # a key of artifact.ENGINE_OPENERS
     dtype: str  # "float32", "bfloat16", ...
     quantization: str  # "no_quant", "weights_int8", ... (a key of QUANTIZERS, or no_quant)
-    limits: Mapping[str, Any]  # the fields of manifest.Limits
+    limits: Limits
     default_route: str
     served_model_name: str
     source: Mapping[str, str | None]  # {"source", "repo", "revision"}; anything else is dropped

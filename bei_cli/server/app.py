@@ -27,7 +27,6 @@ from bei_cli.inspect.profile import ModelProfile
 from bei_cli.runtime.batcher import Batcher
 from bei_cli.runtime.client import BatchObserver, EngineClient
 from bei_cli.runtime.process_client import EngineConnection, ProcessEngineClient
-from bei_cli.runtime.work_queue import capped
 from bei_cli.server import health
 from bei_cli.server.admission import AdmissionGate, Observers, Throughput, read_deadline
 from bei_cli.server.auth import ApiKeyAuth
@@ -67,8 +66,8 @@ def engine_client(
     info = engine.info
     return Batcher(
         engine,
-        max_batch_tokens=capped(settings.max_batch_tokens, info.max_batch_tokens),
-        max_batch_size=capped(settings.max_batch_size, info.max_batch_size),
+        max_batch_tokens=info.max_batch_tokens,
+        max_batch_size=info.max_batch_size,
         max_queued=settings.max_queued_items,
         observer=observer,
     )
@@ -83,13 +82,12 @@ def build_state(
 ) -> ServerState:
     """`throughput`: also observes the engine's batches (admission's estimate)."""
     info = engine.info
-    max_batch_tokens = capped(settings.max_batch_tokens, info.max_batch_tokens)
-    max_batch_size = capped(settings.max_batch_size, info.max_batch_size)
-    if tokenizer.max_seq_len > max_batch_tokens:
+    if tokenizer.max_seq_len > info.max_batch_tokens:  # an artifact's Limits never are
         raise ConfigError(
-            f"max_batch_tokens ({max_batch_tokens}) is smaller than the model's maximum input "
-            f"length ({tokenizer.max_seq_len} tokens): a single long input could not run.",
-            hint=f"Set max_batch_tokens to at least {tokenizer.max_seq_len}.",
+            f"The engine's max_batch_tokens ({info.max_batch_tokens}) is smaller than the "
+            f"model's maximum input length ({tokenizer.max_seq_len} tokens): a single long "
+            "input could not run.",
+            hint=f"Build with trt_llm.build.max_num_tokens of at least {tokenizer.max_seq_len}.",
         )
     metrics = ServerMetrics()
     observers = (metrics,) if throughput is None else (metrics, throughput)
@@ -103,8 +101,6 @@ def build_state(
         batcher=batcher,
         executor=TokenizationPool(settings.tokenization_workers, settings.max_tokenization_queue),
         metrics=metrics,
-        max_batch_tokens=max_batch_tokens,
-        max_batch_size=max_batch_size,
     )
 
 

@@ -61,8 +61,6 @@ def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
     return ServerSettings(
         host=options.host,
         port=options.port,
-        max_batch_tokens=limits.max_num_tokens,
-        max_batch_size=limits.max_batch_size,
         max_client_batch_size=limits.max_client_batch_size,
         max_concurrent_requests=limits.max_concurrent_requests,
         auto_truncate=limits.auto_truncate,
@@ -142,8 +140,6 @@ def serve_artifact(
     engine = start_engine_process(
         artifact_dir,
         device=options.device,
-        max_batch_tokens=settings.max_batch_tokens,
-        max_batch_size=settings.max_batch_size,
         max_queued=settings.max_queued_items,
         log_level=options.log_level,
     )

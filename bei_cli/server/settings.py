@@ -1,8 +1,8 @@
 """ServerSettings: every knob of the HTTP server, decided once by the caller and passed in.
 
 The server never reads the environment or the config file; `bei serve` builds this value from
-the validated config and CLI flags. Limits left as None fall back to the engine's own
-(`EngineInfo.max_batch_tokens` / `max_batch_size`).
+the validated config and CLI flags. The engine batch limits are not here: they are the
+artifact's `Limits` (`EngineInfo.max_batch_tokens` / `max_batch_size`), fixed at build time.
 """
 
 from __future__ import annotations
@@ -32,13 +32,6 @@ class ServerSettings:
 
     port: int = 7997
     """TCP port."""
-
-    max_batch_tokens: int | None = None
-    """Token budget of one engine call, counted padded (sequences x longest sequence).
-    None: the engine's own limit; a value above the engine's is capped to it."""
-
-    max_batch_size: int | None = None
-    """Most sequences in one engine call. None: the engine's own limit (capped the same way)."""
 
     max_client_batch_size: int = 1024
     """Most inputs in one HTTP request; more is answered 413. The performance client sends up

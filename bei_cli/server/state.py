@@ -25,8 +25,6 @@ class ServerState:
     batcher: EngineClient  # the name the route services know; in-process or engine process
     executor: ThreadPoolExecutor
     metrics: ServerMetrics
-    max_batch_tokens: int  # effective: settings capped by the engine
-    max_batch_size: int
     ready: bool = False  # lifespan started and not shutting down
 
     @property

@@ -43,7 +43,7 @@ def test_b200_fp4_build_gates_the_emulated_fp4_arithmetic(
         device_kind="cuda",
         quant_plan=plan,
         accuracy_floor=low,
-        limits={**SPEC.limits, "max_seq_len": 256},
+        limits=dataclasses.replace(SPEC.limits, max_seq_len=256),
     )
     lines: list[str] = []
     out = tmp_path / quantization

@@ -17,6 +17,7 @@ from bei_cli.engine.artifact import load_engine, read_manifest, write_manifest
 from bei_cli.engine.base import Engine
 from bei_cli.engine.build import ArtifactSpec, build_artifact
 from bei_cli.engine.fake import FakeEngine, fake_embedding
+from bei_cli.engine.limits import Limits
 from bei_cli.engine.manifest import Manifest
 from bei_cli.engine.torch_engine import load_torch_engine
 from bei_cli.errors import (
@@ -31,14 +32,14 @@ from tests.unit.engine.helpers import PARITY_TEXTS, TinyFactory, tokenize
 
 Checkpoint = tuple[Path, ModelProfile]
 
-LIMITS = {
-    "max_num_tokens": 4096,
-    "max_batch_size": 16,
-    "max_seq_len": 128,
-    "max_client_batch_size": 8,
-    "max_concurrent_requests": 64,
-    "auto_truncate": True,
-}
+LIMITS = Limits(
+    max_num_tokens=4096,
+    max_batch_size=16,
+    max_seq_len=128,
+    max_client_batch_size=8,
+    max_concurrent_requests=64,
+    auto_truncate=True,
+)
 SPEC = ArtifactSpec(
     engine="torch",
     dtype="float32",

@@ -14,6 +14,7 @@ from bei_cli import pipeline
 from bei_cli.config import LoadedConfig, load_config_text
 from bei_cli.engine.artifact import load_engine
 from bei_cli.engine.build import ArtifactSpec, build_artifact, output_rows
+from bei_cli.engine.limits import Limits
 from bei_cli.engine.torch_engine import load_torch_engine
 from bei_cli.errors import UnsupportedModelError
 from tests.fixtures.configs import config_yaml
@@ -24,14 +25,14 @@ SPEC = ArtifactSpec(
     engine="torch",
     dtype="float32",
     quantization="no_quant",
-    limits={
-        "max_num_tokens": 4096,
-        "max_batch_size": 16,
-        "max_seq_len": 128,
-        "max_client_batch_size": 8,
-        "max_concurrent_requests": 64,
-        "auto_truncate": True,
-    },
+    limits=Limits(
+        max_num_tokens=4096,
+        max_batch_size=16,
+        max_seq_len=128,
+        max_client_batch_size=8,
+        max_concurrent_requests=64,
+        auto_truncate=True,
+    ),
     default_route="/predict",
     served_model_name="tiny",
     source={"source": "HF", "repo": "org/tiny", "revision": "main"},

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bei_cli.engine.limits import Limits
 from bei_cli.engine.selection import Candidate
 from bei_cli.engine.spec import ArtifactSpec
 from bei_cli.errors import BuildError
@@ -82,7 +83,7 @@ def spec(engine: str, device_kind: str, *candidates: str) -> ArtifactSpec:
         engine=engine,
         dtype="float16" if device_kind == "cuda" else "float32",
         quantization="no_quant",
-        limits={},
+        limits=Limits(4096, 16, 128, 8, 64, True),
         default_route="/v1/embeddings",
         served_model_name="m",
         source={"source": "HF", "repo": "org/m", "revision": None},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -188,8 +189,11 @@ def test_embedding_routes_refuse_other_tasks(make_app: AppFactory) -> None:
 
 
 def test_batch_budget_below_the_model_length_is_a_config_error(make_app: AppFactory) -> None:
+    engine = FakeEngine(
+        replace(fake_info(max_seq_len=MAX_SEQ_LEN), max_batch_tokens=MAX_SEQ_LEN - 1)
+    )
     with pytest.raises(ConfigError, match="max_batch_tokens"):
-        make_app(max_batch_tokens=MAX_SEQ_LEN - 1)
+        make_app(engine=engine)
 
 
 API_KEY = "sekret-key"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bei_cli import __version__
+from bei_cli.engine.fake import FakeEngine
 from tests.unit.server.support import DIM, MAX_SEQ_LEN, AppFactory, make_engine
 
 TEI_INFO_FIELDS = {
@@ -40,8 +43,8 @@ def test_health_follows_the_lifespan(make_app: AppFactory) -> None:
 
 
 def test_info_has_teis_fields(make_app: AppFactory) -> None:
-    settings = {"served_model_name": "minilm", "max_batch_tokens": 2048, "max_batch_size": 32}
-    with TestClient(make_app(**settings)) as client:
+    engine = FakeEngine(replace(make_engine().info, max_batch_tokens=2048, max_batch_size=32))
+    with TestClient(make_app(engine=engine, served_model_name="minilm")) as client:
         info = client.get("/info").json()
     assert set(info) >= TEI_INFO_FIELDS
     assert info["model_id"] == info["served_model_name"] == "minilm"
@@ -52,12 +55,6 @@ def test_info_has_teis_fields(make_app: AppFactory) -> None:
     assert info["max_client_batch_size"] == 1024 and info["auto_truncate"] is True
     assert info["version"] == __version__
     assert info["embedding_dim"] == DIM and info["prompts"] == ["passage", "query"]
-
-
-def test_engine_limits_cap_the_settings(make_app: AppFactory) -> None:
-    engine = make_engine()
-    with TestClient(make_app(engine=engine, max_batch_tokens=10**9)) as client:
-        assert client.get("/info").json()["max_batch_tokens"] == engine.info.max_batch_tokens
 
 
 def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
