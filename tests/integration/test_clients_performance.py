@@ -98,6 +98,27 @@ def test_async_batch_post(fake_servers: FakeServers) -> None:
         assert_close(vectors[0], reference_vector(text))
 
 
+def test_batch_system_one_is_told_bei_has_no_system_one_route(fake_servers: FakeServers) -> None:
+    """`batch_system_one` posts each `{state, questions}` dict to `/v1/systemone`, Baseten's
+    System One API, which is not an embedding API: bei answers 404 with its JSON error, the
+    client raises HTTPError(404, message) for sync and async alike, and the server serves on."""
+    server = fake_servers("embed")
+    client = PerformanceClient(base_url=server.url, api_key="unused")
+    requests = [{"state": "the doc", "questions": ["what is it?"]}]
+    for call in (
+        lambda: client.batch_system_one(requests),
+        lambda: in_loop(lambda: client.async_batch_system_one(requests)),
+    ):
+        with pytest.raises(Exception, match="404") as raised:
+            call()
+        status, message = raised.value.args
+        assert status == 404 and "/v1/systemone" in message and '"error"' in message
+    with pytest.raises(ValueError, match="empty"):
+        client.batch_system_one([])
+    reply = client.embed(input=["hello world"], model="m")
+    assert_close(reply.data[0].embedding, reference_vector("hello world"))
+
+
 def test_the_client_gets_msgpack(fake_servers: FakeServers) -> None:
     """What the client's Accept header gets from bei: MessagePack (it decodes it above)."""
     accept = "application/json, application/msgpack"
@@ -109,10 +130,26 @@ def test_the_client_gets_msgpack(fake_servers: FakeServers) -> None:
     assert reply.headers["content-type"] == "application/msgpack"
 
 
-def test_http2_needs_an_h2c_server(fake_servers: FakeServers) -> None:
-    """`http_version=2` speaks HTTP/2 with prior knowledge; uvicorn (bei serve's server) speaks
-    HTTP/1.1 only, so the client fails at the HTTP/2 handshake (docs/api.md says so). When the
-    serving runtime gains h2c, this test turns into a parity check."""
-    client = PerformanceClient(base_url=fake_servers("embed").url, api_key="unused", http_version=2)
-    with pytest.raises(ValueError, match="Http2"):
-        client.embed(input=["hello world"], model="m")
+def test_every_method_over_http2(fake_servers: FakeServers) -> None:
+    """`http_version=2` speaks HTTP/2 with prior knowledge (h2c): bei serve answers it, with the
+    same values as over HTTP/1.1."""
+
+    def client(task: str) -> PerformanceClient:
+        return PerformanceClient(base_url=fake_servers(task).url, api_key="unused", http_version=2)
+
+    embedded = client("embed").embed(input=TEXTS[:3], model="m", preference=batches(2))
+    for item, text in zip(embedded.data, TEXTS[:3], strict=True):
+        assert_close(item.embedding, reference_vector(text))
+    (posted,) = client("embed").batch_post("/embed", [{"inputs": [TEXTS[0]]}]).data
+    assert_close(posted[0], reference_vector(TEXTS[0]))
+    ranked = client("rerank").rerank(query=QUERY, texts=TEXTS[:3])
+    for item in ranked.data:
+        want = sigmoid(reference_logits(QUERY, TEXTS[item.index], labels=1))[0]
+        assert item.score == pytest.approx(float(want), abs=1e-6)
+    labels = SCORING_MODELS["classify"][0]
+    (scores,) = client("classify").classify(inputs=[TEXTS[0]]).data
+    probs = softmax(reference_logits(TEXTS[0], labels=len(labels)))
+    want = {label: float(p) for label, p in zip(labels, probs, strict=True)}
+    assert {r.label: r.score for r in scores} == pytest.approx(want, abs=1e-6)
+    with pytest.raises(Exception, match="404"):
+        client("embed").batch_system_one([{"state": "s", "questions": ["q"]}])
