@@ -70,6 +70,25 @@ def test_tei_embed_route(minilm_server: ServerProcess, texts, reference) -> None
     assert len(single) == 1 and len(single[0]) == 384
 
 
+def test_tei_embed_all_matches_token_embeddings(
+    minilm_server: ServerProcess, reference_model, texts
+) -> None:  # type: ignore[no-untyped-def]
+    """/embed_all vs sentence-transformers `output_value="token_embeddings"`: same token count
+    (special tokens in, padding out), |diff| <= 2e-5 (fp32 both sides)."""
+    sample = [*texts[:23], "word " * 400]  # the last one truncated to 256 tokens, as ST does
+    reply = httpx.post(f"{minilm_server.url}/embed_all", json={"inputs": sample}, timeout=120)
+    assert reply.status_code == 200, reply.text
+    want = reference_model.encode(sample, output_value="token_embeddings", batch_size=8)
+    got = reply.json()
+    assert len(got) == len(sample) and len(got[-1]) == 256
+    for rows, ref in zip(got, want, strict=True):
+        rows, ref = np.asarray(rows, dtype=np.float32), ref.numpy()
+        assert rows.shape == ref.shape
+        np.testing.assert_allclose(rows, ref, atol=2e-5, rtol=0)
+        assert cosines(rows, ref).min() >= FP32_COSINE
+    assert int(reply.headers["x-compute-tokens"]) == sum(len(rows) for rows in got)
+
+
 def test_openai_client_float_and_default_base64(
     minilm_server: ServerProcess, texts, reference
 ) -> None:  # type: ignore[no-untyped-def]
