@@ -74,18 +74,19 @@ def test_weights_int8_builds_a_gated_onnx_int8_artifact(
     reference_model,  # type: ignore[no-untyped-def]
 ) -> None:
     # Dynamic int8 scores under the 8-bit default floor of 0.99 on MiniLM, so this build states
-    # the floor it accepts. Measured: min 0.9888 / mean 0.997 before 2026-12-02, 0.9797 / 0.9956
-    # since (an unexplained drop under investigation, see CHANGELOG); the gate keeps the floor.
+    # the floor it accepts. Measured with 7-bit weights (reduce_range, the same on every x86
+    # CPU): min 0.9818 / mean 0.9967 on an AVX2-only CPU. 8-bit weights had given 0.9888 on an
+    # AVX-512 VNNI CPU but 0.9797 on the AVX2 one (saturating u8 x s8 adds without VNNI).
     artifact, _ = build(
-        tmp_path, hub_env, cpu_config("weights_int8", "bei:\n  accuracy_floor: 0.97\n")
+        tmp_path, hub_env, cpu_config("weights_int8", "bei:\n  accuracy_floor: 0.98\n")
     )
     manifest = json.loads((artifact / "manifest.json").read_text())
     accuracy = manifest["accuracy"]
     print(accuracy)
     assert (manifest["engine"], manifest["quantization"]) == ("onnx", "weights_int8")
-    assert accuracy["metric"] == "min cosine" and accuracy["floor"] == 0.97
-    assert 0.97 <= accuracy["value"] < 1.0 and accuracy["extra"]["mean cosine"] >= 0.99
-    assert served_cosines(artifact, hub_env, reference_model).min() >= 0.97
+    assert accuracy["metric"] == "min cosine" and accuracy["floor"] == 0.98
+    assert 0.98 <= accuracy["value"] < 1.0 and accuracy["extra"]["mean cosine"] >= 0.995
+    assert served_cosines(artifact, hub_env, reference_model).min() >= 0.98
 
 
 def test_weights_int8_below_the_default_floor_is_refused(
