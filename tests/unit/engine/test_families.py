@@ -33,7 +33,7 @@ LAYOUTS = ("native", "hub")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
     root = tmp_path_factory.mktemp("families")
     made = {}
-    for family in (*EMBEDDER_FAMILIES, "gte-reranker"):
+    for family in (*EMBEDDER_FAMILIES, "gte-reranker", "eurobert-classifier"):
         native = make_native(root / family / "native", family)
         made[(family, "native")] = native
         made[(family, "hub")] = to_hub_layout(native, root / family / "hub")
@@ -80,7 +80,7 @@ def test_embedder_matches_transformers(
 
 
 def reference_scores(native_dir: Path, pairs: list[tuple[str, str | None]]) -> np.ndarray:
-    """transformers' GteForSequenceClassification, one unpadded pair at a time."""
+    """transformers' own *ForSequenceClassification, one unpadded pair (or text) at a time."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -109,6 +109,30 @@ def test_gte_reranker_matches_transformers(
     scores = engine.run(batch).scores
     assert scores is not None
     reference = reference_scores(checkpoints[("gte-reranker", "native")], pairs)
+    assert np.abs(scores - reference).max() <= SCORE_TOLERANCE
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_eurobert_classifier_matches_transformers(
+    layout: str,
+    checkpoints: dict[tuple[str, str], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """EuroBertForSequenceClassification (classifier_pooling mean; the hub's `clf_pooling`) in a
+    padded batch against transformers run on the native checkpoint one text at a time."""
+    code, out = build(checkpoints[("eurobert-classifier", layout)], tmp_path, capsys)
+    assert code == 0, out
+    engine, manifest = load_engine(tmp_path / "out", device="cpu")
+    assert manifest.profile.task == "classify"
+    assert manifest.profile.labels == ("negative", "neutral", "positive")
+    texts = [QUERY, *DOCUMENTS]
+    tokenizer = TextTokenizer.from_dir(tmp_path / "out" / MODEL_DIR, MAX_SEQ_LENGTH)
+    scores = engine.run(Batch.from_sequences(tokenizer.encode(texts, truncate=True))).scores
+    assert scores is not None and scores.shape == (len(texts), 3)
+    reference = reference_scores(
+        checkpoints[("eurobert-classifier", "native")], [(text, None) for text in texts]
+    )
     assert np.abs(scores - reference).max() <= SCORE_TOLERANCE
 
 
