@@ -38,9 +38,9 @@ def fake_engine_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
     engine.close()
 
 
-@pytest.fixture(params=["in-process"])
-def client_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture
+def client_kind() -> str:
+    return "in-process"
 
 
 @pytest.fixture
