@@ -269,16 +269,39 @@ class TextTokenizer:
             [pairs[i][0] for i in singles], truncate=truncate, direction=direction, param=param
         )
         by_index = {i: (ids, [0] * len(ids)) for i, ids in zip(singles, single_ids, strict=True)}
-        tokenizer = self._finishers[direction] if truncate else self._plain
         for i, (first, second) in enumerate(pairs):
             if second is None:
                 out.append(by_index[i])
                 continue
-            encoding = tokenizer.encode(first, second)
+            encoding = self._encode_pair(first, second, truncate, direction, param)
             if len(encoding) > self.max_seq_len:
                 raise too_long(self.max_seq_len, len(encoding), param)
             out.append((list(encoding.ids), list(encoding.type_ids)))
         return out
+
+    def _encode_pair(
+        self, first: str, second: str, truncate: bool, direction: Direction, param: str
+    ) -> Encoding:
+        """One pair, a long side encoded from its window. Exact when one side is long: the other
+        is then shorter than `content_budget + 1` tokens, so which side is longer -- all that
+        longest_first reads of the long side's length beyond the budget -- is known. Two long
+        sides are encoded whole (their order in length needs every token)."""
+        tokenizer = self._finishers[direction] if truncate else self._plain
+        window = self.content_budget * (
+            WINDOW_CHARS_PER_TOKEN if truncate else REFUSAL_CHARS_PER_TOKEN
+        )
+        long = [len(first) > window, len(second) > window]
+        if long.count(True) != 1:
+            return tokenizer.encode(first, second)
+        sides = [
+            self._encode_windowed(text, window, truncate, direction, param)
+            if is_long
+            else self._plain.encode(text, add_special_tokens=False)
+            for text, is_long in zip((first, second), long, strict=True)
+        ]
+        if len(sides[long.index(False)]) > self.content_budget:
+            return tokenizer.encode(first, second)
+        return tokenizer.post_process(sides[0], sides[1])
 
     def encode_spans(
         self,

@@ -217,3 +217,40 @@ def test_a_text_without_boundaries_beyond_the_window_is_refused() -> None:
     with pytest.raises(InputTooLongError, match="no word boundary") as caught:
         tokenizer.encode(["!" * (MAX_WINDOW_CHARS + 1)], truncate=True, param="input")
     assert caught.value.param == "input" and caught.value.hint
+
+
+PAIR_TEXTS = {
+    "query": "what is the capital of 日本?",
+    "forty tokens": "alpha beta! " * 20,
+    "cjk": ADVERSARIAL["cjk"][:4_000],  # each long side: far beyond the 496-character window
+    "punctuation": ADVERSARIAL["punctuation"][:4_000],
+    "mixed": ADVERSARIAL["mixed with spaces"][:4_000],
+}
+
+
+@pytest.mark.parametrize("max_seq_len", [64, 65])  # odd and even pair budgets
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_pairs_with_a_long_side_equal_the_whole_pair_truncated(
+    tokenizer_json: str, side: Direction, max_seq_len: int
+) -> None:
+    reference = Tokenizer.from_str(tokenizer_json)
+    reference.no_padding()
+    reference.enable_truncation(max_seq_len, direction=side)
+    tokenizer = TextTokenizer(tokenizer_json, max_seq_len)
+    pairs = [
+        (a, b)
+        for a in PAIR_TEXTS.values()
+        for b in PAIR_TEXTS.values()
+        if len(a) < 1_000 or len(b) < 1_000  # one long side at most: the windowed case
+    ]
+    ours = tokenizer.encode_pairs(pairs, truncate=True, direction=side)
+    theirs = [reference.encode(a, b) for a, b in pairs]
+    assert ours == [(list(e.ids), list(e.type_ids)) for e in theirs]
+
+
+def test_a_pair_with_a_long_side_costs_one_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizer = TextTokenizer(TOKENIZERS["bert"](), MAX_SEQ_LEN)
+    encoded: list[int] = []
+    monkeypatch.setattr(tokenizer, "_plain", _Spy(tokenizer._plain, encoded))
+    tokenizer.encode_pairs([("query", "中" * 2_800_000)], truncate=True)
+    assert encoded and max(encoded) <= 8 * MAX_SEQ_LEN
