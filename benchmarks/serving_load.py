@@ -304,3 +304,30 @@ def send_all(sock: socket.socket, data: bytes, give_up_s: float = 30.0) -> bool:
         except OSError:
             return False
     return True
+
+
+def big_text(kind: str, body_bytes: int) -> bytes:
+    """A JSON body of `body_bytes` bytes whose one input is a punctuation run or CJK text."""
+    head, tail = b'{"input": "', b'"}'
+    room = body_bytes - len(head) - len(tail)
+    if kind == "punctuation":
+        text = ("!?.,;:-" * (room // 7 + 1))[:room]
+    else:  # CJK: 3 UTF-8 bytes per character, no whitespace at all
+        chars = [chr(0x4E00 + (i * 7919) % 20000) for i in range(room // 3)]
+        text = "".join(chars) + "!" * (room % 3)
+    return head + text.encode() + tail
+
+
+def run_probes(probes: list[Probe], until: threading.Event | float) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(p.run(stop)) for p in probes]
+        if isinstance(until, float):
+            await asyncio.sleep(until)
+        else:
+            while not until.is_set():
+                await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())

@@ -4,7 +4,6 @@ verdict is PASS, FAIL or a reason it is not judged (N/A ...)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -13,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from serving_load import Probe, RssSampler, closed_by_peer, open_socket, rss_bytes, run_load
+from serving_load import (
+    Probe,
+    RssSampler,
+    big_text,
+    closed_by_peer,
+    open_socket,
+    rss_bytes,
+    run_load,
+    run_probes,
+)
 from serving_load import send_all as send_bytes
 from serving_servers import (
     InProcess,
@@ -63,6 +71,16 @@ def ratio_check(label: str, ours: float, theirs: float | None, floor: float) -> 
 def served_load(ctx: Context, server: Server, shape: str) -> dict[str, Any]:
     a = ctx.args
     bodies = [json.dumps({"input": t, "model": server.model}) for t in ctx.texts[shape]]
+    first = httpx.post(
+        server.url + server.path,
+        content=bodies[0],
+        timeout=120,
+        headers={"content-type": "application/json"},
+    )
+    if first.status_code != 200:  # a served figure of errors would be no figure
+        raise RuntimeError(
+            f"{server.name}: first request answered {first.status_code}: {first.text[:300]}"
+        )
     run_load(server.url, server.path, bodies, a.connections, a.warmup)
     before = metric_sums(server.url) if server.name.startswith("bei") else {}
     load = run_load(server.url, server.path, bodies, a.connections, a.duration)
@@ -112,6 +130,12 @@ def part_a(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
         if not ctx.native_bf16:
             st = (*st[:3], "N/A (no native bf16 on this CPU; figure reported)")
         checks.append(st)
+        for name in ("bei_served", "infinity_served"):
+            load = row.get(name, {}).get("load", {})
+            refused = sum(v for k, v in load.get("statuses", {}).items() if not k.startswith("2"))
+            if load:
+                label = f"a non-2xx answers at {a.connections} connections, {name}, {shape}"
+                checks.append((label, float(refused), "reported", "INFO"))
         inf = row.get("infinity_served", {}).get("inputs_per_s")
         checks.append(ratio_check(f"a served / Infinity served, {shape}", bei, inf, 2.0))
     return figures, checks
@@ -170,33 +194,6 @@ def part_c(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
         figures["note"] = "bei serve has no --workers flag in this checkout: 1 vs 2 skipped"
         checks.append(("c fake-engine 2 workers", None, "reported", "N/A (no --workers flag)"))
     return figures, checks
-
-
-def big_text(kind: str, body_bytes: int) -> bytes:
-    """A JSON body of `body_bytes` bytes whose one input is a punctuation run or CJK text."""
-    head, tail = b'{"input": "', b'"}'
-    room = body_bytes - len(head) - len(tail)
-    if kind == "punctuation":
-        text = ("!?.,;:-" * (room // 7 + 1))[:room]
-    else:  # CJK: 3 UTF-8 bytes per character, no whitespace at all
-        chars = [chr(0x4E00 + (i * 7919) % 20000) for i in range(room // 3)]
-        text = "".join(chars) + "!" * (room % 3)
-    return head + text.encode() + tail
-
-
-def run_probes(probes: list[Probe], until: threading.Event | float) -> None:
-    async def main() -> None:
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(p.run(stop)) for p in probes]
-        if isinstance(until, float):
-            await asyncio.sleep(until)
-        else:
-            while not until.is_set():
-                await asyncio.sleep(0.05)
-        stop.set()
-        await asyncio.gather(*tasks)
-
-    asyncio.run(main())
 
 
 def short_bodies(ctx: Context) -> list[bytes]:
