@@ -10,7 +10,10 @@ lives in this process and cannot be shared).
 
 SIGTERM/SIGINT drain each front-end (`drain.DrainGate`): /health and new requests answer 503
 while in-flight requests finish (up to `settings.shutdown_timeout_s`), then the server stops,
-the app's lifespan closes its engine client, and `serve` returns. A second signal stops at once.
+the app's lifespan closes its engine client, and `serve` returns. A second signal closes the
+listener at once (granian still lets the requests in flight finish).
+With several front-ends the parent relays the first signal as SIGUSR1 (drain), so a front-end
+that also got the signal itself (a process-group kill, Ctrl-C) drains rather than stopping.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 AppFactory = Callable[[], object]
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+DRAIN_SIGNAL = signal.SIGUSR1  # parent -> front-end: drain (never "stop now")
 # hyper's HTTP/1.1 header timeout is whole milliseconds in 1..60000.
 MAX_HEADER_TIMEOUT_MS = 60_000
 # How long the parent waits for a front-end beyond its own drain budget.
@@ -101,18 +105,23 @@ async def _serve_one(app: object, settings: ServerSettings) -> None:
             log.warning("requests still in flight after %ss: stopping", settings.shutdown_timeout_s)
         server.stop()
 
+    def drain() -> None:
+        if not gate.draining:
+            tasks.append(loop.create_task(drain_then_stop()))
+
     def on_signal() -> None:
         if gate.draining:
             server.stop()
         else:
-            tasks.append(loop.create_task(drain_then_stop()))
+            drain()
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal)
+    loop.add_signal_handler(DRAIN_SIGNAL, drain)
     try:
         await server.serve()
     finally:
-        for sig in STOP_SIGNALS:
+        for sig in (*STOP_SIGNALS, DRAIN_SIGNAL):
             loop.remove_signal_handler(sig)
 
 
@@ -147,10 +156,13 @@ def _serve_many(factory: AppFactory, settings: ServerSettings, count: int) -> No
     stopping: list[int] = []
 
     def relay(sig: int, _frame: object) -> None:
+        # The first signal relays as DRAIN_SIGNAL: a front-end that got the same signal itself
+        # (a process-group or cgroup kill, Ctrl-C) must not take the relay for a second one.
+        relayed = DRAIN_SIGNAL if not stopping else sig
         stopping.append(sig)
         for child in children:
             if child.pid is not None and child.is_alive():
-                os.kill(child.pid, sig)
+                os.kill(child.pid, relayed)
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, relay)

@@ -4,6 +4,7 @@ requests finish, 0 failed), two workers on one port, and h2c."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -41,6 +42,7 @@ class FrontEnd:
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, for the group-kill test
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -154,23 +156,29 @@ def test_an_upgrade_h2c_request_is_answered_over_http1(front_end: FrontEnd) -> N
     assert reply.status_code == 200 and reply.http_version == "HTTP/1.1"
 
 
+def start_in_flight(server: FrontEnd, count: int) -> tuple[list[threading.Thread], list[int]]:
+    """`count` requests to a server whose engine takes 3 s, in the server when this returns."""
+    statuses: list[int] = []
+    sent = threading.Semaphore(0)
+
+    def post() -> None:
+        hooks = {"request": [lambda _request: sent.release()]}
+        with httpx.Client(event_hooks=hooks, timeout=GENEROUS_S) as client:
+            statuses.append(client.post(f"{server.url}/v1/embeddings", json=EMBED).status_code)
+
+    workers = [threading.Thread(target=post) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        assert sent.acquire(timeout=GENEROUS_S)
+    time.sleep(1.0)  # sent a second ago: in the server now, and 2 s from done
+    return workers, statuses
+
+
 def test_sigterm_drains_with_503s_and_no_failed_request_in_flight() -> None:
     server = FrontEnd("--delay", "3")
     try:
-        in_flight: list[httpx.Response] = []
-        sent = threading.Semaphore(0)
-
-        def post() -> None:
-            hooks = {"request": [lambda _request: sent.release()]}
-            with httpx.Client(event_hooks=hooks, timeout=GENEROUS_S) as client:
-                in_flight.append(client.post(f"{server.url}/v1/embeddings", json=EMBED))
-
-        workers = [threading.Thread(target=post) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for _ in workers:
-            assert sent.acquire(timeout=GENEROUS_S)
-        time.sleep(1.0)  # sent a second ago: in the server now, and 2 s from done
+        workers, in_flight = start_in_flight(server, 4)
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.2)
         health = httpx.get(f"{server.url}/health", timeout=5)
@@ -179,8 +187,27 @@ def test_sigterm_drains_with_503s_and_no_failed_request_in_flight() -> None:
             worker.join(GENEROUS_S)
         assert health.status_code == 503 and health.json()["error"]["type"] == "service_unavailable"
         assert refused.status_code == 503 and refused.headers["connection"] == "close"
-        assert [r.status_code for r in in_flight] == [200] * 4
+        assert in_flight == [200] * 4
         assert server.process.wait(GENEROUS_S) == 0
+    finally:
+        server.stop()
+
+
+def test_a_process_group_sigterm_drains_two_workers() -> None:
+    """systemd and `kill -- -PGID` signal every process: each front-end gets SIGTERM itself
+    and the parent's relay too; that must still be one drain, not a stop."""
+    server = FrontEnd("--workers", "2", "--delay", "3")
+    try:
+        workers, in_flight = start_in_flight(server, 6)
+        os.killpg(server.process.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        for _ in range(10):  # new connections, over both front-ends: 503, never refused
+            with httpx.Client(timeout=5) as client:
+                assert client.post(f"{server.url}/v1/embeddings", json=EMBED).status_code == 503
+        for worker in workers:
+            worker.join(GENEROUS_S)
+        assert in_flight == [200] * 6
+        assert server.process.wait(GENEROUS_S * 2) == 0
     finally:
         server.stop()
 
