@@ -8,80 +8,31 @@ understood: a key is renamed, pinned to the values the native class computes, or
 implementation switch (fused kernels, dropout) that cannot change the result. An unknown key, or
 a pinned key with another value, refuses the checkpoint (exit 4) naming the key.
 
-Pure: dict in, dict out. The engine writes the native config into the artifact.
+The key vocabulary (Rename / Pin / Ignore) is `hub_keys`; Jina-BERT v2's layout is
+`jina_layout`. Pure: dict in, dict out. The engine writes the native config into the artifact.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from bei_cli.inspect.guards import Violation, raise_violations
-
-# Keys every transformers config may carry; passed through unchanged.
-COMMON_KEYS = frozenset(
-    {
-        "architectures",
-        "model_type",
-        "_name_or_path",
-        "transformers_version",
-        "torch_dtype",
-        "dtype",
-        "id2label",
-        "label2id",
-        "num_labels",
-        "problem_type",
-        "pad_token_id",
-        "bos_token_id",
-        "eos_token_id",
-        "sep_token_id",
-        "tie_word_embeddings",
-        "initializer_range",
-        "vocab_size",
-        "use_cache",
-        "auto_map",  # the remote code bei replaces with the native class
-        "classifier_dropout",
-        "tokenizer_class",
-    }
+from bei_cli.inspect.hub_keys import (
+    COMMON_KEYS,
+    INFERENCE_ONLY,
+    KERNEL_SWITCH,
+    HubLayout,
+    Ignore,
+    Pin,
+    Rename,
+    pinned_value_ok,
+    same_names,
 )
-
-
-@dataclass(frozen=True)
-class Rename:
-    native: str
-
-
-@dataclass(frozen=True)
-class Pin:
-    """The native class computes only these values; anything else is refused."""
-
-    allowed: tuple[Any, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class Ignore:
-    reason: str  # why the key cannot change the served result
-
-
-Handling = Rename | Pin | Ignore
-
-
-@dataclass(frozen=True)
-class HubLayout:
-    family: str  # display name, e.g. "NomicBERT"
-    native_model_type: str
-    keys: Mapping[str, Handling]
-    architectures: Mapping[str, str] = field(default_factory=dict)  # hub class -> native class
-    # Keys that turn into a native structure (rope parameters) or need defaults.
-    finish: Callable[[Mapping[str, Any], dict[str, Any]], None] = lambda hub, native: None
-
-
-INFERENCE_ONLY = "dropout and training switches do nothing at inference"
-KERNEL_SWITCH = "selects a kernel, not the arithmetic"
+from bei_cli.inspect.jina_layout import JINA_BERT, JINA_REMOTE_CODE
 
 
 def _nomic_finish(hub: Mapping[str, Any], native: dict[str, Any]) -> None:
@@ -191,21 +142,18 @@ GTE = HubLayout(
     ),
     keys=MappingProxyType(
         {
-            **{
-                key: Rename(key)
-                for key in (
-                    "hidden_size",
-                    "num_hidden_layers",
-                    "num_attention_heads",
-                    "intermediate_size",
-                    "hidden_act",
-                    "max_position_embeddings",
-                    "type_vocab_size",
-                    "layer_norm_eps",
-                    "hidden_dropout_prob",
-                    "attention_probs_dropout_prob",
-                )
-            },
+            **same_names(
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "intermediate_size",
+                "hidden_act",
+                "max_position_embeddings",
+                "type_vocab_size",
+                "layer_norm_eps",
+                "hidden_dropout_prob",
+                "attention_probs_dropout_prob",
+            ),
             "position_embedding_type": Pin(("rope",), "GteModel positions with rotary"),
             "rope_theta": Ignore("read into rope_parameters.rope_theta"),
             "rope_scaling": Ignore("read into rope_parameters (fixed NTK, see _gte_finish)"),
@@ -238,26 +186,23 @@ EUROBERT = HubLayout(
     native_model_type="eurobert",
     keys=MappingProxyType(
         {
-            **{
-                key: Rename(key)
-                for key in (
-                    "hidden_size",
-                    "intermediate_size",
-                    "num_hidden_layers",
-                    "num_attention_heads",
-                    "num_key_value_heads",
-                    "head_dim",
-                    "hidden_act",
-                    "max_position_embeddings",
-                    "rms_norm_eps",
-                    "attention_bias",
-                    "mlp_bias",
-                    "mask_token_id",
-                    "classifier_pooling",
-                    "rope_theta",
-                    "rope_parameters",
-                )
-            },
+            **same_names(
+                "hidden_size",
+                "intermediate_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "head_dim",
+                "hidden_act",
+                "max_position_embeddings",
+                "rms_norm_eps",
+                "attention_bias",
+                "mlp_bias",
+                "mask_token_id",
+                "classifier_pooling",
+                "rope_theta",
+                "rope_parameters",
+            ),
             "rope_scaling": Pin((None,), "rope scaling is not verified for EuroBERT"),
             "clf_pooling": Ignore("read into classifier_pooling"),
             "pretraining_tp": Pin((1,), "tensor-parallel pretraining slices are not implemented"),
@@ -266,62 +211,6 @@ EUROBERT = HubLayout(
         }
     ),
     finish=_eurobert_finish,
-)
-
-
-JINA_REMOTE_CODE = "jinaai/jina-bert-implementation--"
-JINA_ARCHITECTURES = {"JinaBertModel": "JinaBertModel", "JinaBertForMaskedLM": "JinaBertModel"}
-
-
-def _jina_finish(hub: Mapping[str, Any], native: dict[str, Any]) -> None:
-    """bei's own JinaBertModel (engine.families.jina_bert) stands behind the remote code, so
-    auto_map is dropped; only the embedding classes are implemented."""
-    others = [a for a in hub.get("architectures") or [] if a not in JINA_ARCHITECTURES]
-    found = [
-        Violation(key, None, "must be stated: the remote code's default is not what bei runs")
-        for key in ("position_embedding_type", "feed_forward_type")
-        if key not in hub
-    ]
-    if others:
-        reason = "only JinaBertModel / JinaBertForMaskedLM (embedders) are implemented"
-        found.append(Violation("architectures", others, reason))
-    if found:
-        raise_violations(found, hub)
-    native.pop("auto_map", None)
-    native["position_embedding_type"] = "alibi"
-    native["feed_forward_type"] = hub["feed_forward_type"]
-
-
-JINA_BERT = HubLayout(
-    family="Jina-BERT v2",
-    native_model_type="jina_bert",
-    keys=MappingProxyType(
-        {
-            **{
-                key: Rename(key)
-                for key in (
-                    "hidden_size",
-                    "num_hidden_layers",
-                    "num_attention_heads",
-                    "intermediate_size",
-                    "layer_norm_eps",
-                    "type_vocab_size",
-                    "max_position_embeddings",
-                    "model_max_length",
-                )
-            },
-            "position_embedding_type": Pin(("alibi",), "JinaBertModel attends with ALiBi"),
-            "feed_forward_type": Pin(("geglu", "reglu"), "JinaBertModel's MLP is GEGLU or ReGLU"),
-            "hidden_act": Pin(("gelu",), "the gate's activation is feed_forward_type's"),
-            "emb_pooler": Ignore("read by the remote code's encode() only"),
-            "attn_implementation": Ignore(KERNEL_SWITCH),
-            "hidden_dropout_prob": Ignore(INFERENCE_ONLY),
-            "attention_probs_dropout_prob": Ignore(INFERENCE_ONLY),
-            "gradient_checkpointing": Ignore(INFERENCE_ONLY),
-        }
-    ),
-    architectures=JINA_ARCHITECTURES,
-    finish=_jina_finish,
 )
 
 
@@ -343,17 +232,6 @@ class NativeConfig:
     config: dict[str, Any]
     family: str | None  # the hub family read, None for a config transformers reads as is
     ignored: tuple[str, ...] = ()  # hub keys that cannot change the result, for the profile
-
-
-def pinned_value_ok(value: Any, allowed: tuple[Any, ...]) -> bool:
-    """`value` is one of `allowed`; booleans and None match only themselves (False != 0)."""
-    for candidate in allowed:
-        if candidate is None or isinstance(candidate, bool) or isinstance(value, bool):
-            if value is candidate:
-                return True
-        elif value is not None and value == candidate:
-            return True
-    return False
 
 
 def hub_layout(config: Mapping[str, Any]) -> HubLayout | None:
