@@ -23,6 +23,7 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 from collections.abc import Callable
@@ -144,6 +145,14 @@ def _die_with_parent() -> None:
 
 
 def _serve_many(factory: AppFactory, settings: ServerSettings, count: int) -> None:
+    try:
+        pickle.dumps(factory)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise ConfigError(
+            f"{count} front-end workers need a picklable app factory: {exc}",
+            param="--workers",
+            hint="Pass a module-level function (or a functools.partial of one), or workers=1.",
+        ) from exc
     # spawn, not fork: a forked child would inherit torch/CUDA state it must not touch.
     context = multiprocessing.get_context("spawn")
     children: list[BaseProcess] = [

@@ -24,7 +24,7 @@ from tests.unit.server.support import (
 
 def main(port: int, delay_s: float, task: str = "embed") -> None:
     logging.basicConfig(level=logging.INFO)
-    settings = ServerSettings(port=port, tokenization_workers=1, shutdown_timeout_s=30)
+    settings = ServerSettings(port=port, workers=1, tokenization_workers=1, shutdown_timeout_s=30)
     if task == "embed":
         engine = FakeEngine(fake_info(dim=DIM, max_seq_len=MAX_SEQ_LEN), delay_s=delay_s)
         profile = make_profile()
@@ -32,6 +32,7 @@ def main(port: int, delay_s: float, task: str = "embed") -> None:
         engine, profile = scoring_model(task, delay_s=delay_s)
         settings = ServerSettings(
             port=port,
+            workers=1,  # the lambda below is not picklable: one front-end, this process
             tokenization_workers=1,
             shutdown_timeout_s=30,
             default_route=SCORING_MODELS[task][1],

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.unit.server.support import DIM
 
@@ -238,3 +239,16 @@ def test_two_workers_serve_one_port_and_drain_together() -> None:
             time.sleep(0.1)
     finally:
         server.stop()
+
+
+def test_more_workers_than_an_app_object_or_a_lambda_allows_is_refused() -> None:
+    from bei_cli.errors import ConfigError
+    from bei_cli.server.run import serve
+    from bei_cli.server.settings import ServerSettings
+
+    settings = ServerSettings(port=free_port(), workers=2)
+    with pytest.raises(ConfigError, match="picklable"):
+        serve(lambda: None, settings)
+    app = FastAPI()
+    with pytest.raises(ConfigError, match="need an app factory"):
+        serve(app, settings)
