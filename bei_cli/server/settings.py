@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from bei_cli.errors import ConfigError
+
 DEFAULT_PAYLOAD_LIMIT_BYTES = 8 * 1024 * 1024
 OPENAI_ROUTE = "/v1/embeddings"
 
@@ -115,3 +117,17 @@ class ServerSettings:
 
     http2: bool = True
     """Also serve HTTP/2 cleartext with prior knowledge (h2c) on the same port."""
+
+    def __post_init__(self) -> None:
+        if self.max_queue_wait_s is not None and not self.max_queue_wait_s > 0:
+            raise ConfigError(
+                f"max_queue_wait_s must be a positive number of seconds, got "
+                f"{self.max_queue_wait_s!r}.",
+                hint="Leave it unset (None) for no bound.",
+                param="max_queue_wait_s",
+            )
+        if self.max_tokenization_queue < 0:
+            raise ConfigError(
+                f"max_tokenization_queue must be 0 or more, got {self.max_tokenization_queue}.",
+                param="max_tokenization_queue",
+            )

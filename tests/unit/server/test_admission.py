@@ -185,3 +185,16 @@ def test_health_answers_while_an_8_mb_cjk_body_is_tokenized(make_app: AppFactory
     reply, slowest = asyncio.run(with_app(app, work))
     assert reply.status_code == 200, reply.text[:200]
     assert slowest < 1.0  # generous: not a speed test, a "never stalls for seconds" test
+
+
+@pytest.mark.parametrize(
+    ("knob", "value"),
+    [("max_queue_wait_s", 0.0), ("max_queue_wait_s", float("nan")), ("max_tokenization_queue", -1)],
+)
+def test_admission_knobs_are_checked_once(knob: str, value: float) -> None:
+    from bei_cli.errors import ConfigError
+    from bei_cli.server.settings import ServerSettings
+
+    with pytest.raises(ConfigError) as caught:
+        ServerSettings(**{knob: value})  # type: ignore[arg-type]
+    assert caught.value.param == knob
