@@ -100,15 +100,15 @@ async def _serve_one(app: object, settings: ServerSettings) -> None:
     loop = asyncio.get_running_loop()
     tasks: list[asyncio.Task[None]] = []
 
-    async def drain_then_stop() -> None:
-        gate.begin_drain()
+    async def stop_when_idle() -> None:
         if not await gate.wait_idle(settings.shutdown_timeout_s):
             log.warning("requests still in flight after %ss: stopping", settings.shutdown_timeout_s)
         server.stop()
 
     def drain() -> None:
         if not gate.draining:
-            tasks.append(loop.create_task(drain_then_stop()))
+            gate.begin_drain()  # here, not in the task: a second signal must see it at once
+            tasks.append(loop.create_task(stop_when_idle()))
 
     def on_signal() -> None:
         if gate.draining:
