@@ -62,8 +62,10 @@ def verdict(ok: bool) -> str:
 
 
 def ratio_check(label: str, ours: float, theirs: float | None, floor: float) -> Check:
-    if not theirs:
+    if theirs is None:
         return (label, None, f">= {floor}", "N/A (not measured)")
+    if not theirs:  # no answer completed inside the window: nothing to compare against
+        return (label, None, f">= {floor}", "N/A (baseline answered 0 in the window)")
     value = ours / theirs
     return (label, value, f">= {floor}", verdict(value >= floor))
 
