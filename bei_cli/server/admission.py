@@ -2,11 +2,12 @@
 
 - `AdmissionGate.admit()`: at most `limit` requests in flight (429 beyond).
 - `AdmissionGate.check(tokens, deadline)`: after tokenization, before the queue. The wait a
-  request would have before its inputs start is estimated from what is ahead of it (the engine
-  client's `queued_tokens`, or what this front-end has in flight if that is more) and the
-  engine's measured throughput (`Throughput`, an EWMA over the batches it ran, fed by the
-  engine client's observer). Over `max_wait_s`: 429 with `Retry-After`. A request whose
-  deadline comes before its estimated start: 504 at once, nothing queued.
+  request would have before its inputs start is estimated from what is queued ahead of it
+  (the engine client's `queued` / `queued_tokens`), as batches of the engine's limits, at the
+  engine's measured batch cost (`BatchCost`: fixed + per-token seconds fitted over the
+  batches it ran, fed by the engine client's observer). Over `max_wait_s`: 429 with
+  `Retry-After`. A request whose deadline comes before its estimated start: 504 at once,
+  nothing queued.
 - The client's deadline comes from `Request-Timeout-Ms` (relative) or `Request-Deadline-Ms`
   (absolute, Unix epoch milliseconds), as the Baseten performance client sends both; it is read
   by the `read_deadline` route dependency into a context variable, as a `time.monotonic()`
@@ -35,8 +36,11 @@ T = TypeVar("T")
 
 TIMEOUT_HEADER = "request-timeout-ms"
 DEADLINE_HEADER = "request-deadline-ms"
-# Weight of the newest batch in the throughput estimate: about the last ten batches count.
+# Weight of the newest batch in the batch-cost fit: about the last ten batches count.
 EWMA_WEIGHT = 0.2
+# Batches whose padded sizes spread less than this (relative standard deviation) count as one
+# shape: too little spread to tell fixed from per-token cost.
+SHAPE_SPREAD = 0.1
 
 # The current request's deadline (time.monotonic()), set by `read_deadline`; None: no deadline.
 request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
@@ -46,31 +50,78 @@ class QueueDepth(Protocol):
     """What admission reads from the engine client."""
 
     @property
+    def queued(self) -> int: ...
+
+    @property
     def queued_tokens(self) -> int: ...
 
 
-class Throughput:
-    """The engine's speed while it runs, in padded and in real tokens per second: an EWMA over
-    batches (`BatchObserver`; called from whichever thread delivers the batch -- each update is
-    one float store, so readers on the event loop need no lock). None until the first batch."""
+class BatchCost:
+    """What one engine batch costs: seconds = fixed_s + per_token_s * padded tokens, fitted
+    online over the recent batches (exponentially weighted least squares; `BatchObserver`).
+
+    Why a fit and not a tokens/s rate: a batch's time is mostly fixed cost when it is small (a
+    batch of one 5-token input costs about as much as one of 64), so a rate measured on small
+    batches refuses work the next, bigger batch absorbs almost for free -- that is what made
+    64 connections of short inputs draw 429s. Until batches of different shapes were seen, the
+    whole time counts as fixed per batch (exact while every batch has the same shape, e.g. full
+    batches under overload). The first batch is not counted: it pays one-off warm-up.
+
+    Called from whichever thread delivers the batch: the sums are one tuple, replaced whole, so
+    a reader on the event loop always sees a consistent set without a lock."""
 
     def __init__(self) -> None:
-        self.padded_per_s: float | None = None
-        self.tokens_per_s: float | None = None
+        self._seen = 0
+        self._sums = (0.0, 0.0, 0.0, 0.0, 0.0)  # weight, x, y, x*x, x*y (x: padded tokens)
+
+    @property
+    def measured(self) -> bool:
+        return self._sums[0] > 0
 
     def observe_batch(self, size: int, tokens: int, padded_tokens: int, seconds: float) -> None:
-        if seconds <= 0 or tokens <= 0:
+        if seconds <= 0 or padded_tokens <= 0:
             return
-        self.padded_per_s = _ewma(self.padded_per_s, padded_tokens / seconds)
-        self.tokens_per_s = _ewma(self.tokens_per_s, tokens / seconds)
+        self._seen += 1
+        if self._seen == 1:
+            return
+        keep = 1.0 - EWMA_WEIGHT
+        w, sx, sy, sxx, sxy = self._sums
+        x = float(padded_tokens)
+        self._sums = (
+            w * keep + 1.0,
+            sx * keep + x,
+            sy * keep + seconds,
+            sxx * keep + x * x,
+            sxy * keep + x * seconds,
+        )
 
     def observe_dropped(self, count: int) -> None:
         pass
 
+    def coefficients(self) -> tuple[float, float]:
+        """(fixed seconds per batch, seconds per padded token); (0, 0) before any batch."""
+        w, sx, sy, sxx, sxy = self._sums
+        if w <= 0:
+            return 0.0, 0.0
+        mean_x, mean_y = sx / w, sy / w
+        variance = sxx / w - mean_x * mean_x
+        covariance = sxy / w - mean_x * mean_y
+        if variance <= (SHAPE_SPREAD * mean_x) ** 2 or covariance <= 0:
+            return mean_y, 0.0  # one batch shape so far: it all counts per batch
+        per_token = covariance / variance
+        fixed = mean_y - per_token * mean_x
+        if fixed < 0:
+            return 0.0, mean_y / mean_x
+        return fixed, per_token
+
+    def seconds(self, batches: int, padded_tokens: int) -> float:
+        fixed, per_token = self.coefficients()
+        return batches * fixed + padded_tokens * per_token
+
 
 @dataclass(frozen=True)
 class Observers:
-    """Several batch observers as one (the metrics and the throughput estimate)."""
+    """Several batch observers as one (the metrics and the batch cost)."""
 
     observers: tuple[BatchObserver, ...]
 
@@ -83,12 +134,22 @@ class Observers:
             observer.observe_dropped(count)
 
 
-def _ewma(old: float | None, new: float) -> float:
-    return new if old is None else old + EWMA_WEIGHT * (new - old)
+@dataclass(frozen=True)
+class BatchShape:
+    """The engine's batch limits: how many batches the work ahead takes."""
+
+    max_tokens: int
+    max_size: int
+
+    def batches(self, tokens: int, items: int) -> int:
+        if tokens <= 0 and items <= 0:
+            return 0
+        return max(1, -(-tokens // self.max_tokens), -(-items // self.max_size))
 
 
 class AdmissionGate:
-    """Event-loop only, so plain ints. `queue`/`throughput` None: only the in-flight limit."""
+    """Event-loop only, so plain ints. `queue`/`cost` None: only the in-flight limit; `shape`
+    None: the work ahead counts as one batch."""
 
     def __init__(
         self,
@@ -96,14 +157,17 @@ class AdmissionGate:
         *,
         max_wait_s: float | None = None,
         queue: QueueDepth | None = None,
-        throughput: Throughput | None = None,
+        cost: BatchCost | None = None,
+        shape: BatchShape | None = None,
     ) -> None:
         self.limit = limit
         self.in_flight = 0
         self.max_wait_s = max_wait_s
         self.queue = queue
-        self.throughput = throughput
+        self.cost = cost
+        self.shape = shape
         self.admitted_tokens = 0  # real tokens this front-end has queued or running
+        self.admitted_items = 0
 
     @contextmanager
     def admit(self) -> Iterator[None]:
@@ -120,14 +184,21 @@ class AdmissionGate:
             self.in_flight -= 1
 
     def estimated_wait_s(self) -> float:
-        """Seconds before work submitted now would start; 0 while nothing was measured."""
-        rate = self.throughput
-        if rate is None or rate.padded_per_s is None or rate.tokens_per_s is None:
+        """Seconds before work submitted now would start: the batches queued ahead of it (the
+        engine client's queue; without one, what this front-end has admitted) at the measured
+        batch cost; 0 while nothing was measured. The batch running now is left out: it is
+        part done, and counting it whole would refuse a steady 64-connection load whose next
+        batch starts within one batch time."""
+        if self.cost is None or not self.cost.measured:
             return 0.0
-        ahead = self.admitted_tokens / rate.tokens_per_s
-        if self.queue is not None:
-            ahead = max(ahead, self.queue.queued_tokens / rate.padded_per_s)
-        return ahead
+        tokens, items = self.admitted_tokens, self.admitted_items
+        if self.queue is not None:  # what waits for the engine, not what it is running now
+            tokens, items = self.queue.queued_tokens, self.queue.queued
+        if self.shape is not None:
+            batches = self.shape.batches(tokens, items)
+        else:
+            batches = 1 if tokens or items else 0
+        return self.cost.seconds(batches, tokens)
 
     @contextmanager
     def queued(self, sequences: Sequence[Sequence[int]]) -> Iterator[float | None]:
@@ -151,10 +222,12 @@ class AdmissionGate:
             )
         tokens = sum(len(s) for s in sequences)
         self.admitted_tokens += tokens
+        self.admitted_items += len(sequences)
         try:
             yield deadline
         finally:
             self.admitted_tokens -= tokens
+            self.admitted_items -= len(sequences)
 
 
 def deadline_from_headers(

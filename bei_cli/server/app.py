@@ -28,7 +28,13 @@ from bei_cli.runtime.batcher import Batcher
 from bei_cli.runtime.client import BatchObserver, EngineClient
 from bei_cli.runtime.process_client import EngineConnection, ProcessEngineClient
 from bei_cli.server import health
-from bei_cli.server.admission import AdmissionGate, Observers, Throughput, read_deadline
+from bei_cli.server.admission import (
+    AdmissionGate,
+    BatchCost,
+    BatchShape,
+    Observers,
+    read_deadline,
+)
 from bei_cli.server.auth import ApiKeyAuth
 from bei_cli.server.cohere.serving import CohereEmbeddings
 from bei_cli.server.dispatch import RootDispatch
@@ -78,9 +84,9 @@ def build_state(
     tokenizer: TextTokenizer,
     profile: ModelProfile,
     settings: ServerSettings,
-    throughput: Throughput | None = None,
+    cost: BatchCost | None = None,
 ) -> ServerState:
-    """`throughput`: also observes the engine's batches (admission's estimate)."""
+    """`cost`: also observes the engine's batches (admission's estimate)."""
     info = engine.info
     if tokenizer.max_seq_len > info.max_batch_tokens:  # an artifact's Limits never are
         raise ConfigError(
@@ -90,7 +96,7 @@ def build_state(
             hint=f"Build with trt_llm.build.max_num_tokens of at least {tokenizer.max_seq_len}.",
         )
     metrics = ServerMetrics()
-    observers = (metrics,) if throughput is None else (metrics, throughput)
+    observers = (metrics,) if cost is None else (metrics, cost)
     batcher = engine_client(engine, settings, Observers(observers))
     metrics.track_queue(lambda: batcher.queued)
     return ServerState(
@@ -238,8 +244,8 @@ def create_app(
     """`engine`: an Engine to run in this process, or the EngineConnection of a running engine
     process. `tracer_provider`: where spans go when `settings.tracing` (None: the global
     provider)."""
-    throughput = Throughput()
-    state = build_state(engine, tokenizer, profile, settings, throughput)
+    cost = BatchCost()
+    state = build_state(engine, tokenizer, profile, settings, cost)
     app = FastAPI(
         title="bei",
         version=__version__,
@@ -252,7 +258,8 @@ def create_app(
         settings.max_concurrent_requests,
         max_wait_s=settings.max_queue_wait_s,
         queue=state.batcher,
-        throughput=throughput,
+        cost=cost,
+        shape=BatchShape(state.engine_info.max_batch_tokens, state.engine_info.max_batch_size),
     )
     _embedding_routes(app, state, gate)
     _scoring_routes(app, state, gate)

@@ -7,16 +7,29 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from bei_cli.engine.fake import FakeEngine, fake_info
 from bei_cli.errors import DeadlineExceededError, MalformedRequestError, OverloadedError
-from bei_cli.server.admission import AdmissionGate, Throughput, deadline_from_headers
+from bei_cli.server.admission import (
+    AdmissionGate,
+    BatchCost,
+    BatchShape,
+    deadline_from_headers,
+)
 from bei_cli.server.tokenize_pool import TokenizationPool
-from tests.unit.server.support import AppFactory, RecordingEngine, make_engine
+from tests.unit.server.support import (
+    DIM,
+    MAX_SEQ_LEN,
+    AppFactory,
+    RecordingEngine,
+    make_engine,
+)
 
 
 async def with_app(app: FastAPI, work: Any) -> Any:
@@ -41,33 +54,68 @@ def test_timeout_header_is_relative_and_deadline_header_is_epoch_milliseconds() 
 
 
 class _Queue:
+    queued = 0
     queued_tokens = 0
 
 
 def test_wait_over_the_bound_is_refused_with_when_to_retry() -> None:
-    queue, throughput = _Queue(), Throughput()
-    gate = AdmissionGate(10, max_wait_s=1.0, queue=queue, throughput=throughput)
-    queue.queued_tokens = 10_000
+    queue, cost = _Queue(), BatchCost()
+    shape = BatchShape(max_tokens=1_000, max_size=64)
+    gate = AdmissionGate(10, max_wait_s=1.0, queue=queue, cost=cost, shape=shape)
+    queue.queued, queue.queued_tokens = 100, 10_000
     with gate.queued([[1, 2, 3]]):  # nothing measured yet: admitted
         pass
-    throughput.observe_batch(size=4, tokens=1_000, padded_tokens=1_000, seconds=1.0)
+    cost.observe_batch(size=4, tokens=1_000, padded_tokens=1_000, seconds=30.0)
+    with gate.queued([[1, 2, 3]]):  # the first batch is warm-up, not counted
+        pass
+    cost.observe_batch(size=4, tokens=1_000, padded_tokens=1_000, seconds=1.0)
+    # 10,000 padded tokens ahead are 10 full batches of 1 s each.
     with pytest.raises(OverloadedError) as caught, gate.queued([[1, 2, 3]]):
         pass
     assert caught.value.retry_after_s == pytest.approx(9.0)
-    queue.queued_tokens = 500
+    queue.queued, queue.queued_tokens = 5, 500
     with gate.queued([[1, 2, 3]]) as deadline:
-        assert deadline is None and gate.admitted_tokens == 3
-    assert gate.admitted_tokens == 0
+        assert deadline is None and gate.admitted_tokens == 3 and gate.admitted_items == 1
+    assert gate.admitted_tokens == 0 and gate.admitted_items == 0
+
+
+def test_batch_cost_separates_fixed_from_per_token_seconds() -> None:
+    cost = BatchCost()
+    cost.observe_batch(size=1, tokens=8, padded_tokens=8, seconds=5.0)  # warm-up
+    for _ in range(5):
+        cost.observe_batch(size=1, tokens=8, padded_tokens=8, seconds=0.010)
+        cost.observe_batch(size=64, tokens=512, padded_tokens=512, seconds=0.020)
+    fixed, per_token = cost.coefficients()
+    assert fixed == pytest.approx(0.010 - 8 * 0.010 / 504, rel=1e-6)
+    assert per_token == pytest.approx(0.010 / 504, rel=1e-6)
+    assert cost.seconds(2, 1_000) == pytest.approx(2 * fixed + 1_000 * per_token)
+
+
+def test_short_inputs_are_not_refused_for_what_small_batches_cost() -> None:
+    """Only batches of one short input measured so far: 64 more such inputs are one more batch
+    (about the same time), not 64 times a tokens/s rate measured on batches of one."""
+    queue, cost = _Queue(), BatchCost()
+    shape = BatchShape(max_tokens=16_384, max_size=256)
+    gate = AdmissionGate(1_000, max_wait_s=0.5, queue=queue, cost=cost, shape=shape)
+    for _ in range(6):
+        cost.observe_batch(size=1, tokens=8, padded_tokens=8, seconds=0.05)
+    queue.queued, queue.queued_tokens = 64, 64 * 8
+    assert gate.estimated_wait_s() == pytest.approx(0.05)
+    with gate.queued([[1] * 8]):
+        pass
 
 
 def test_slow_engine_answers_only_200_and_429_with_retry_after(make_app: AppFactory) -> None:
-    engine = make_engine(delay_s=0.1)
+    # Two inputs per batch: 24 requests are 12 batches of 0.1 s, far over the 0.2 s bound.
+    info = replace(fake_info(dim=DIM, max_seq_len=MAX_SEQ_LEN), max_batch_size=2)
+    engine = FakeEngine(info, delay_s=0.1)
     app = make_app(engine=engine, max_queue_wait_s=0.2)
     text = "admission " * 30
 
     async def work(client: httpx.AsyncClient) -> list[httpx.Response]:
-        warm = await client.post("/embed", json={"inputs": text})  # measures the throughput
-        assert warm.status_code == 200
+        for _ in range(2):  # warm-up (not counted), then the batch cost is measured
+            warm = await client.post("/embed", json={"inputs": text})
+            assert warm.status_code == 200
         return list(
             await asyncio.gather(*(client.post("/embed", json={"inputs": text}) for _ in range(24)))
         )
