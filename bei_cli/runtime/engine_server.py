@@ -43,7 +43,7 @@ PARENT_WATCH_S = 0.5
 IO_POLL_MS = 100
 OUTBOX = "inproc://bei-engine-outbox"
 PR_SET_PDEATHSIG = 1
-LOG_FORMAT = "%(levelname)s:     engine: %(message)s"  # lines up with uvicorn's
+LOG_FORMAT = "%(levelname)s:     engine: %(message)s"  # "INFO:     engine: ..." in the server log
 
 
 @dataclass(frozen=True)

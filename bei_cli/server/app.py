@@ -6,7 +6,7 @@ task's route for the body's shape (`dispatch`), Truss' POST /v1/models/model:pre
 `settings.default_route`. A route the model cannot serve answers 424 naming the routes it can
 (`capabilities.ROUTES`) and is left out of the OpenAPI document. The app serves once: its lifespan
 starts its EngineClient (the in-process engine thread, or the connection to the engine process)
-and, on shutdown (after uvicorn has drained in-flight requests), stops it.
+and, on shutdown (after the front-end has drained in-flight requests), stops it.
 """
 
 from __future__ import annotations
