@@ -136,6 +136,16 @@ def command(
         int,
         typer.Option(min=8192, help="Largest request header block; larger is answered 431."),
     ] = ServerSettings.max_header_bytes,
+    max_queue_wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Longest estimated wait (seconds) before a request's inputs start: the "
+            "batches queued ahead at the engine's measured batch cost. A request that would "
+            "wait longer is answered 429 with Retry-After. 0: no bound (queue everything, as "
+            "TEI does).",
+        ),
+    ] = ServerSettings.max_queue_wait_s or 0.0,
 ) -> None:
     artifact_dir = target
     options = fetch_options(secrets_dir, cache_dir, offline, allow_pickle)
@@ -166,6 +176,7 @@ def command(
         header_read_timeout_s=header_timeout,
         body_read_timeout_s=body_timeout,
         max_header_bytes=max_header_bytes,
+        max_queue_wait_s=max_queue_wait or None,
     )
     with claim_serving(artifact_dir, f"{host}:{port}"):  # `bei build -o` refuses this dir now
         serve_artifact(artifact_dir, serve_options, secrets=options.secrets)

@@ -54,6 +54,7 @@ class ServeOptions:
     header_read_timeout_s: float = ServerSettings.header_read_timeout_s
     body_read_timeout_s: float = ServerSettings.body_read_timeout_s
     max_header_bytes: int = ServerSettings.max_header_bytes
+    max_queue_wait_s: float | None = ServerSettings.max_queue_wait_s  # None: no bound
 
 
 def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
@@ -75,6 +76,7 @@ def settings_for(manifest: Manifest, options: ServeOptions) -> ServerSettings:
         header_read_timeout_s=options.header_read_timeout_s,
         body_read_timeout_s=options.body_read_timeout_s,
         max_header_bytes=options.max_header_bytes,
+        max_queue_wait_s=options.max_queue_wait_s,
     )
 
 

@@ -46,9 +46,10 @@ class ServerSettings:
     """Sequences waiting for the engine; a request that would exceed it is answered 429."""
 
     max_queue_wait_s: float | None = 1.0
-    """Longest estimated wait before a request's inputs start (the work ahead of it over the
-    engine's measured throughput); a request that would wait longer is answered 429 with
-    `Retry-After`, so clients back off instead of timing out in the queue. None: no bound."""
+    """Longest estimated wait before a request's inputs start (the batches queued ahead of it
+    at the engine's measured batch cost; `bei serve --max-queue-wait`); a request that would
+    wait longer is answered 429 with `Retry-After`, so clients back off instead of timing out in
+    the queue. None: no bound."""
 
     max_tokenization_queue: int = 256
     """Large requests waiting for (or in) the tokenization threads; one more is answered 429."""

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from bei_cli.engine.artifact import MODEL_DIR, record_files, write_manifest
+from bei_cli.engine.artifact import MODEL_DIR, read_manifest, record_files, write_manifest
 from bei_cli.engine.manifest import Limits, Manifest, SourceRecord
-from bei_cli.errors import ArtifactError
-from bei_cli.server.launch import ServeOptions, app_from_artifact
+from bei_cli.errors import ArtifactError, ConfigError
+from bei_cli.server.launch import ServeOptions, app_from_artifact, settings_for
 from tests.fixtures.models import copy_tokenizer
 from tests.unit.server.support import DIM, expected_vector, make_profile
 
@@ -66,3 +66,12 @@ def test_a_damaged_artifact_is_refused(tmp_path: Path) -> None:
     (root / MODEL_DIR / "vocab.txt").write_text("tampered")
     with pytest.raises(ArtifactError):
         app_from_artifact(root, ServeOptions())
+
+
+def test_the_queue_wait_bound_comes_from_serve_options(tmp_path: Path) -> None:
+    manifest = read_manifest(fake_artifact(tmp_path))
+    assert settings_for(manifest, ServeOptions()).max_queue_wait_s == 1.0
+    assert settings_for(manifest, ServeOptions(max_queue_wait_s=None)).max_queue_wait_s is None
+    assert settings_for(manifest, ServeOptions(max_queue_wait_s=4.5)).max_queue_wait_s == 4.5
+    with pytest.raises(ConfigError, match="max_queue_wait_s"):
+        settings_for(manifest, ServeOptions(max_queue_wait_s=-1.0))
