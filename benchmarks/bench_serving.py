@@ -68,6 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--connections", type=int, default=64)
     p.add_argument(
+        "--throughput-flags",
+        default="--max-queue-wait 0",
+        help="extra `bei serve` flags for the throughput parts a, b, c (default: no admission "
+        "bound, so they measure the engine behind the server, not 429s; part e measures "
+        "admission with the server's defaults)",
+    )
+    p.add_argument(
         "--duration", type=float, default=20.0, help="seconds per served load run (a, b, c)"
     )
     p.add_argument(

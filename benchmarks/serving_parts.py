@@ -107,7 +107,9 @@ def part_a(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
             "st_fp32": eng.st_inputs_per_s(texts, size, a.runs),
         }
         print(f"  in-process {shape}: {figures[shape]}", flush=True)
-    with start_bei(ctx.artifact, ctx.work / "bei.log") as server:
+    with start_bei(
+        ctx.artifact, ctx.work / "bei.log", extra=ctx.args.throughput_flags.split()
+    ) as server:
         for shape, *_ in SHAPES:
             ctx.served[shape] = served_load(ctx, server, shape)
             figures[shape]["bei_served"] = ctx.served[shape]
@@ -146,7 +148,9 @@ def part_a(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
 def part_b(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
     a, eng = ctx.args, ctx.engine()
     if not ctx.served:
-        with start_bei(ctx.artifact, ctx.work / "bei.log") as server:
+        with start_bei(
+            ctx.artifact, ctx.work / "bei.log", extra=ctx.args.throughput_flags.split()
+        ) as server:
             for shape, *_ in SHAPES:
                 ctx.served[shape] = served_load(ctx, server, shape)
     figures: dict[str, Any] = {}
@@ -185,7 +189,13 @@ def part_c(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
     figures: dict[str, Any] = {}
     for workers in (1, 2) if has_workers else (None,):
         key = f"workers={workers}" if workers else "default (no --workers flag)"
-        with start_bei(fake, ctx.work / "fake.log", workers, name="bei-fake") as server:
+        with start_bei(
+            fake,
+            ctx.work / "fake.log",
+            workers,
+            name="bei-fake",
+            extra=ctx.args.throughput_flags.split(),
+        ) as server:
             figures[key] = served_load(ctx, server, "5 tokens")
     one = figures.get("workers=1", figures.get("default (no --workers flag)", {}))
     rate = one.get("inputs_per_s", 0.0)

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,16 @@ def serve_flags() -> str:
     return proc.stdout
 
 
-def start_bei(artifact: Path, log: Path, workers: int | None = None, name: str = "bei") -> Server:
+def start_bei(
+    artifact: Path,
+    log: Path,
+    workers: int | None = None,
+    name: str = "bei",
+    extra: Sequence[str] = (),
+) -> Server:
+    """`extra`: more `bei serve` flags (the throughput parts pass --throughput-flags)."""
     command = [sys.executable, "-m", "bei_cli", "serve", str(artifact), "--port", "{port}"]
-    command += ["--log-level", "warning"]
+    command += ["--log-level", "warning", *extra]
     if workers is not None:
         command += ["--workers", str(workers)]
     process, url, port = spawn(name, command, offline_env(), log)
