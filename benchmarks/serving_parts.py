@@ -294,7 +294,8 @@ def part_d(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
 def part_e(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
     a = ctx.args
     bodies = [json.dumps({"input": t}).encode() for t in ctx.texts["256 tokens"]]
-    with start_bei(ctx.artifact, ctx.work / "bei.log") as server:
+    extra = a.admission_flags.split()
+    with start_bei(ctx.artifact, ctx.work / "bei.log", extra=extra) as server:
         warm = Probe(server.url, "POST", "/v1/embeddings", bodies, 4)
         run_probes([warm], 2.0)  # allocator, thread pools: not the overload's figures
         probe = Probe(

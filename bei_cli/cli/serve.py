@@ -143,7 +143,7 @@ def command(
             help="Longest estimated wait (seconds) before a request's inputs start: the "
             "batches queued ahead at the engine's measured batch cost. A request that would "
             "wait longer is answered 429 with Retry-After. 0: no bound (queue everything, as "
-            "TEI does).",
+            "TEI does). Set it to your latency target, e.g. 1.",
         ),
     ] = ServerSettings.max_queue_wait_s or 0.0,
 ) -> None:

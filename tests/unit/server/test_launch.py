@@ -70,7 +70,7 @@ def test_a_damaged_artifact_is_refused(tmp_path: Path) -> None:
 
 def test_the_queue_wait_bound_comes_from_serve_options(tmp_path: Path) -> None:
     manifest = read_manifest(fake_artifact(tmp_path))
-    assert settings_for(manifest, ServeOptions()).max_queue_wait_s == 1.0
+    assert settings_for(manifest, ServeOptions()).max_queue_wait_s == 10.0
     assert settings_for(manifest, ServeOptions(max_queue_wait_s=None)).max_queue_wait_s is None
     assert settings_for(manifest, ServeOptions(max_queue_wait_s=4.5)).max_queue_wait_s == 4.5
     with pytest.raises(ConfigError, match="max_queue_wait_s"):
