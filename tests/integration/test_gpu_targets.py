@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
+from bei_cli.hardware import host_has_native_bf16
 from tests.fixtures.causal import make_tiny_causal_embedder
 from tests.fixtures.models import minilm_dir
 from tests.integration.conftest import ServerProcess, bei
@@ -151,9 +152,11 @@ def test_target_cpu_builds_the_same_config_for_a_cpu(
     artifact, log = build(tmp_path, hub_env, config, "--target", "cpu")
     assert "--target cpu replaces resources.accelerator (L4)" in log
     manifest = json.loads((artifact / "manifest.json").read_text())
+    # The CPU rule, decided on this CPU: bf16 where it is native, else float32.
+    cpu_dtype = "bfloat16" if host_has_native_bf16() else "float32"
     assert (manifest["device_kind"], manifest["dtype"], manifest.get("accelerator")) == (
         "cpu",
-        "float32",
+        cpu_dtype,
         None,
     )
     docs = rendered(artifact, hub_env, tmp_path)  # the config next to it says: no GPU
