@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bei_cli.inspect.profile import PoolingMode
+
 # Keys every transformers config may carry; passed through unchanged.
 COMMON_KEYS = frozenset(
     {
@@ -69,6 +71,11 @@ class HubLayout:
     architectures: Mapping[str, str] = field(default_factory=dict)  # hub class -> native class
     # Keys that turn into a native structure (rope parameters) or need defaults.
     finish: Callable[[Mapping[str, Any], dict[str, Any]], None] = lambda hub, native: None
+    # The pooling the remote code itself applies, when its config states one (llama_bidirec's
+    # `pooling: avg`): the sentence-transformers Pooling module must agree with it.
+    pooling: Callable[[Mapping[str, Any]], PoolingMode | None] = lambda hub: None
+    # What bei runs in place of the remote code, for the profile's fallbacks.
+    note: str | None = None
 
 
 INFERENCE_ONLY = "dropout and training switches do nothing at inference"

@@ -9,7 +9,8 @@ implementation switch (fused kernels, dropout) that cannot change the result. An
 a pinned key with another value, refuses the checkpoint (exit 4) naming the key.
 
 The key vocabulary (Rename / Pin / Ignore) is `hub_keys`; Jina-BERT v2's layout is
-`jina_layout`. Pure: dict in, dict out. The engine writes the native config into the artifact.
+`jina_layout`, llama-embed-nemotron's (`llama_bidirec`) `llama_bidirec_layout`. Pure: dict in,
+dict out. The engine writes the native config into the artifact.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from bei_cli.inspect.hub_keys import (
     same_names,
 )
 from bei_cli.inspect.jina_layout import JINA_BERT, JINA_REMOTE_CODE
+from bei_cli.inspect.llama_bidirec_layout import LLAMA_BIDIRECTIONAL, LLAMA_BIDIRECTIONAL_TYPE
+from bei_cli.inspect.profile import PoolingMode
 
 
 def _nomic_finish(hub: Mapping[str, Any], native: dict[str, Any]) -> None:
@@ -232,6 +235,8 @@ class NativeConfig:
     config: dict[str, Any]
     family: str | None  # the hub family read, None for a config transformers reads as is
     ignored: tuple[str, ...] = ()  # hub keys that cannot change the result, for the profile
+    pooling: PoolingMode | None = None  # the pooling the hub config itself states
+    notes: tuple[str, ...] = ()  # what bei runs in place of the remote code (fallbacks)
 
 
 def hub_layout(config: Mapping[str, Any]) -> HubLayout | None:
@@ -246,6 +251,8 @@ def hub_layout(config: Mapping[str, Any]) -> HubLayout | None:
         return EUROBERT
     if model_type == "bert" and JINA_REMOTE_CODE in json.dumps(config.get("auto_map")):
         return JINA_BERT
+    if model_type == LLAMA_BIDIRECTIONAL_TYPE:
+        return LLAMA_BIDIRECTIONAL
     return None
 
 
@@ -278,4 +285,5 @@ def to_native(config: Mapping[str, Any]) -> NativeConfig:
     architectures = [str(a) for a in config.get("architectures") or []]
     native["architectures"] = [layout.architectures.get(a, a) for a in architectures]
     layout.finish(config, native)
-    return NativeConfig(native, layout.family, tuple(ignored))
+    notes = (layout.note,) if layout.note else ()
+    return NativeConfig(native, layout.family, tuple(ignored), layout.pooling(config), notes)

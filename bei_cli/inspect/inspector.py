@@ -18,7 +18,7 @@ from bei_cli.inspect.native import (
     honoured_settings,
     read_native_config,
 )
-from bei_cli.inspect.profile import DenseLayer, ModelProfile, PaddingSide
+from bei_cli.inspect.profile import DenseLayer, ModelProfile, PaddingSide, PoolingMode
 from bei_cli.inspect.st_modules import Modules, Pooling, read_modules, read_prompts
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,12 @@ def inspect_checkpoint(model_dir: Path, *, base_model: str) -> ModelProfile:
         tokenizer_config=tokenizer_config,
     )
     hidden_size = _hidden_size(config, config_path)
-    notes: list[str] = list(seq_len.notes)
+    notes: list[str] = [*seq_len.notes, *native.notes]
     if remote_code_note:
         notes.append(remote_code_note)
     modules = Modules()
     if arch.task == "embed":
-        modules, pooling_note = _embedding_modules(model_dir, arch)
+        modules, pooling_note = _embedding_modules(model_dir, arch, native.pooling)
         notes += pooling_note
         _check_dense_chain(modules.dense, hidden_size)
     prompts = read_prompts(model_dir)
@@ -107,22 +107,39 @@ def _embedding_dim(
     return vocab_size
 
 
-def _embedding_modules(model_dir: Path, arch: Architecture) -> tuple[Modules, list[str]]:
+def _embedding_modules(
+    model_dir: Path, arch: Architecture, stated: PoolingMode | None
+) -> tuple[Modules, list[str]]:
+    """The sentence-transformers pipeline; without a Pooling module, the pooling config.json
+    states (`stated`, e.g. llama_bidirec's `pooling: avg`), else the family's default."""
     modules = read_modules(model_dir)
     if modules is not None and (modules.pooling is not None or modules.splade is not None):
+        _check_stated_pooling(modules, stated)
         return modules, []
-    assumed = Pooling(mode=arch.family.pooling)
+    assumed = Pooling(mode=stated or arch.family.pooling)
+    source = "config.json pooling" if stated else f"the {arch.model_type} default"
     if modules is None:
         note = (
             f"pooling: no sentence-transformers modules.json; assumed {assumed.mode} pooling "
-            f"(the {arch.model_type} default), no Dense, no normalization"
+            f"({source}), no Dense, no normalization"
         )
         return Modules(pooling=assumed), [note]
-    note = (
-        f"pooling: modules.json has no Pooling module; assumed {assumed.mode} pooling "
-        f"(the {arch.model_type} default)"
-    )
+    note = f"pooling: modules.json has no Pooling module; assumed {assumed.mode} pooling ({source})"
     return Modules(pooling=assumed, normalize=modules.normalize, dense=modules.dense), [note]
+
+
+def _check_stated_pooling(modules: Modules, stated: PoolingMode | None) -> None:
+    """A checkpoint whose config.json and Pooling module disagree contradicts itself: vLLM pools
+    as config.json says, sentence-transformers as the module says. Never pick one."""
+    found = modules.pooling.mode if modules.pooling else "SPLADE"
+    if stated is None or found == stated:
+        return
+    raise UnsupportedModelError(
+        f"config.json pooling asks for {stated} pooling but the sentence-transformers pipeline "
+        f"pools with {found}: the checkpoint contradicts itself.",
+        param="config.json pooling",
+        hint="Make config.json's pooling and 1_Pooling/config.json name the same pooling.",
+    )
 
 
 def _hidden_size(config: Mapping[str, Any], path: Path) -> int:
