@@ -30,8 +30,8 @@ from bei_cli.engine.cuda_graphs import (
     probe_inputs,
     try_capture,
 )
-from bei_cli.engine.families.jina_bert import own_family_loader
 from bei_cli.engine.families.loading import checked_from_pretrained
+from bei_cli.engine.families.own import own_family_loader
 from bei_cli.engine.heads import SequenceScoresHead, TokenScoresHead
 from bei_cli.engine.pinned import HostStaging
 from bei_cli.engine.quant_formats import quantized_from_pretrained, use_quantized_compute

@@ -53,8 +53,9 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
         "nomic_bert": Family(attention="bidirectional", pooling="mean"),
         "gte": ENCODER,
         "eurobert": Family(attention="bidirectional", pooling="mean"),
-        # bei's own module (engine.families.jina_bert); the hub layout is read in hub_layouts.
+        # bei's own modules (engine.families.jina_bert / jina_code); hub layouts: jina_layout.
         "jina_bert": Family(attention="bidirectional", pooling="mean"),
+        "jina_bert_qk_post_norm": Family(attention="bidirectional", pooling="mean"),
     }
 )
 

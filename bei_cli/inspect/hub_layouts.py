@@ -8,14 +8,13 @@ understood: a key is renamed, pinned to the values the native class computes, or
 implementation switch (fused kernels, dropout) that cannot change the result. An unknown key, or
 a pinned key with another value, refuses the checkpoint (exit 4) naming the key.
 
-The key vocabulary (Rename / Pin / Ignore) is `hub_keys`; Jina-BERT v2's layout is
+The key vocabulary (Rename / Pin / Ignore) is `hub_keys`; Jina-BERT v2's layouts are
 `jina_layout`, llama-embed-nemotron's (`llama_bidirec`) `llama_bidirec_layout`. Pure: dict in,
 dict out. The engine writes the native config into the artifact.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -33,7 +32,7 @@ from bei_cli.inspect.hub_keys import (
     pinned_value_ok,
     same_names,
 )
-from bei_cli.inspect.jina_layout import JINA_BERT, JINA_REMOTE_CODE
+from bei_cli.inspect.jina_layout import jina_layout
 from bei_cli.inspect.llama_bidirec_layout import LLAMA_BIDIRECTIONAL, LLAMA_BIDIRECTIONAL_TYPE
 from bei_cli.inspect.profile import PoolingMode
 
@@ -249,11 +248,9 @@ def hub_layout(config: Mapping[str, Any]) -> HubLayout | None:
         return GTE  # arctic-embed-m-v2.0 says model_type gte with the NewModel remote config
     if model_type == "eurobert" and any(key in config for key in EUROBERT_HUB_KEYS):
         return EUROBERT
-    if model_type == "bert" and JINA_REMOTE_CODE in json.dumps(config.get("auto_map")):
-        return JINA_BERT
     if model_type == LLAMA_BIDIRECTIONAL_TYPE:
         return LLAMA_BIDIRECTIONAL
-    return None
+    return jina_layout(config)
 
 
 def to_native(config: Mapping[str, Any]) -> NativeConfig:

@@ -1,12 +1,16 @@
-"""Jina-BERT v2 (jina-embeddings-v2-base-en / -small-en), which transformers has no class for.
+"""Jina-BERT v2 (jina-embeddings-v2-base-en / -small-en, jina-reranker-v1), which transformers
+has no class for.
 
 A BERT encoder without position embeddings: every attention head adds a symmetric ALiBi bias
 -slope * |i - j| to its scores (slopes from the ALiBi paper, interpolated for a head count that
 is not a power of two), and each post-LayerNorm block's feed-forward is gated: one bias-free
 `gated_layers` projection to 2 * intermediate, act(first half) * second half, then `wo`
-(act is GELU for geglu, ReLU for reglu). Weight names are the hub's (`bert.` prefix of
-JinaBertForMaskedLM stripped); the load is exact: every checkpoint tensor must find its place
-and every parameter must come from the checkpoint, or the load is refused.
+(act is GELU for geglu, ReLU for reglu). The reranker (JinaBertForSequenceClassification) adds
+BERT's head: tanh(pooler.dense(first token)) -> classifier. Weight names are the hub's (`bert.`
+prefix of JinaBertForMaskedLM stripped for embedders, kept for the classifier); the load is
+exact: every checkpoint tensor must find its place and every parameter must come from the
+checkpoint, or the load is refused. The qk-post-norm layer of jina-embeddings-v2-base-code is
+`jina_code`, built from these parts.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutput
+from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 
 from bei_cli.engine.families.loading import loading_problems
 from bei_cli.engine.quantized_checkpoint import QUANT_FILE
@@ -34,6 +38,7 @@ GATE_ACTIVATIONS: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "reglu": F.relu,
 }
 HUB_PREFIX = "bert."
+CLASSIFIER = "JinaBertForSequenceClassification"
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,16 @@ class SelfAttention(nn.Module):
         self.key = nn.Linear(s.hidden_size, s.hidden_size)
         self.value = nn.Linear(s.hidden_size, s.hidden_size)
 
+    def project(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.query(hidden), self.key(hidden), self.value(hidden)
+
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         batch, length, width = hidden.shape
 
         def split(x: torch.Tensor) -> torch.Tensor:
             return x.view(batch, length, self.heads, width // self.heads).transpose(1, 2)
 
-        q, k, v = split(self.query(hidden)), split(self.key(hidden)), split(self.value(hidden))
+        q, k, v = (split(x) for x in self.project(hidden))
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return context.transpose(1, 2).reshape(batch, length, width)
 
@@ -105,9 +113,11 @@ class AttentionOutput(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, s: JinaBertSettings) -> None:
+    """Self-attention, then LayerNorm(dense(context) + input) (BERT's attention output)."""
+
+    def __init__(self, s: JinaBertSettings, self_attention: type[SelfAttention] = SelfAttention):
         super().__init__()
-        self.self = SelfAttention(s)
+        self.self = self_attention(s)
         self.output = AttentionOutput(s)
 
     def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -151,23 +161,37 @@ class Embeddings(nn.Module):
         return self.LayerNorm(self.word_embeddings(ids) + self.token_type_embeddings(types))
 
 
+LayerFactory = Callable[[JinaBertSettings], nn.Module]
+
+
 class Encoder(nn.Module):
+    def __init__(self, s: JinaBertSettings, layer: LayerFactory) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(layer(s) for _ in range(s.num_hidden_layers))
+
+
+class Pooler(nn.Module):
+    """BERT's pooler: its dense layer, read by the classifier as tanh(dense(first token))."""
+
     def __init__(self, s: JinaBertSettings) -> None:
         super().__init__()
-        self.layer = nn.ModuleList(Layer(s) for _ in range(s.num_hidden_layers))
+        self.dense = nn.Linear(s.hidden_size, s.hidden_size)
 
 
 class JinaBertModel(nn.Module):
-    def __init__(self, settings: JinaBertSettings) -> None:
+    def __init__(
+        self, settings: JinaBertSettings, layer: LayerFactory = Layer, *, pooler: bool = False
+    ) -> None:
         super().__init__()
         # What the engine reads off a transformers model's config.
         self.config = SimpleNamespace(pad_token_id=settings.pad_token_id, num_labels=None)
+        self.heads = settings.num_attention_heads
         self.embeddings = Embeddings(settings)
-        self.encoder = Encoder(settings)
+        self.encoder = Encoder(settings, layer)
+        if pooler:
+            self.pooler = Pooler(settings)
         self.slopes: torch.Tensor
-        self.register_buffer(
-            "slopes", alibi_slopes(settings.num_attention_heads).float(), persistent=False
-        )
+        self.register_buffer("slopes", alibi_slopes(self.heads).float(), persistent=False)
 
     def set_attn_implementation(self, name: str) -> None:
         """transformers' switch (the ONNX export asks for eager); one attention path here: an
@@ -209,8 +233,43 @@ class JinaBertModel(nn.Module):
         )
 
 
+class JinaBertForSequenceClassification(nn.Module):
+    """jina-reranker-v1: the encoder, then classifier(tanh(pooler.dense(first token))) -- what
+    the remote code's class (BERT's) computes; dropout does nothing at inference."""
+
+    def __init__(self, settings: JinaBertSettings, layer: LayerFactory, num_labels: int) -> None:
+        super().__init__()
+        self.config = SimpleNamespace(pad_token_id=settings.pad_token_id, num_labels=num_labels)
+        self.bert = JinaBertModel(settings, layer, pooler=True)
+        self.classifier = nn.Linear(settings.hidden_size, num_labels)
+
+    def set_attn_implementation(self, name: str) -> None:
+        self.bert.set_attn_implementation(name)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> SequenceClassifierOutput:
+        encoded = self.bert(input_ids, attention_mask, token_type_ids, output_hidden_states)
+        pooled = torch.tanh(self.bert.pooler.dense(encoded.last_hidden_state[:, 0]))
+        return SequenceClassifierOutput(
+            logits=self.classifier(pooled), hidden_states=encoded.hidden_states
+        )
+
+
 def load_jina_bert(model_dir: Path, dtype: torch.dtype, **_: Any) -> torch.nn.Module:
-    """The checkpoint in model_dir as a JinaBertModel; refused unless every weight is placed."""
+    """The checkpoint in model_dir as a JinaBertModel (or the reranker); refused unless every
+    weight is placed."""
+    return load_jina(model_dir, dtype, Layer, "jinaai/jina-bert-implementation")
+
+
+def load_jina(
+    model_dir: Path, dtype: torch.dtype, layer: LayerFactory, remote_code: str
+) -> torch.nn.Module:
+    """A Jina-BERT v2 checkpoint built from `layer` blocks, its weights placed exactly."""
     if (model_dir / QUANT_FILE).is_file():
         raise UnsupportedModelError(
             f"{model_dir} is a quantized (FP8 / NVFP4) Jina-BERT v2 checkpoint; bei's "
@@ -218,8 +277,15 @@ def load_jina_bert(model_dir: Path, dtype: torch.dtype, **_: Any) -> torch.nn.Mo
             hint="Build Jina-BERT v2 without quantization (float32, float16 or bfloat16).",
         )
     config = json.loads((model_dir / "config.json").read_text())
-    model = JinaBertModel(JinaBertSettings.from_config(config))
-    weights = {_native_name(k): v for k, v in read_weights(model_dir).items()}
+    settings = JinaBertSettings.from_config(config)
+    weights = read_weights(model_dir)
+    model: nn.Module
+    if (config.get("architectures") or [None])[0] == CLASSIFIER:
+        model = JinaBertForSequenceClassification(settings, layer, len(config["id2label"]))
+    else:
+        _refuse_classifier_head(weights, model_dir)
+        model = JinaBertModel(settings, layer)
+        weights = {_native_name(k): v for k, v in weights.items()}
     expected = model.state_dict()
     info = {
         "missing_keys": sorted(set(expected) - set(weights)),
@@ -228,19 +294,37 @@ def load_jina_bert(model_dir: Path, dtype: torch.dtype, **_: Any) -> torch.nn.Mo
             k for k in expected if k in weights and weights[k].shape != expected[k].shape
         ),
     }
-    problems = loading_problems(info, base_model_load=True)
+    # An embedder may leave the masked-LM head and the pooler unused; the reranker uses all.
+    problems = loading_problems(info, base_model_load=isinstance(model, JinaBertModel))
     if problems:
         raise UnsupportedModelError(
-            f"JinaBertModel does not match the checkpoint's weights in {model_dir}: "
+            f"{type(model).__name__} does not match the checkpoint's weights in {model_dir}: "
             f"{'; '.join(problems)}.",
-            hint="bei reads the layout jinaai/jina-bert-implementation publishes "
-            "(docs/models.md); a checkpoint with other weights is not served.",
+            hint=f"bei reads the layout {remote_code} publishes (docs/models.md); a checkpoint "
+            "with other weights is not served.",
         )
     model.load_state_dict({k: weights[k] for k in expected}, strict=True)
     model.to(dtype)
-    # The slopes stay fp32 whatever the weights' dtype (bf16 would round 2^-0.5 and the like).
-    model.slopes = alibi_slopes(int(config["num_attention_heads"])).float()
+    for module in model.modules():
+        if isinstance(module, JinaBertModel):
+            # The slopes stay fp32 whatever the weights' dtype (bf16 would round 2^-0.5 ...).
+            module.slopes = alibi_slopes(module.heads).float()
     return model.eval()
+
+
+def _refuse_classifier_head(weights: Mapping[str, torch.Tensor], model_dir: Path) -> None:
+    """A classifier in an embedder's checkpoint is a reranker whose config.json names an
+    embedder class: serving its encoder as an embedder would silently drop the head."""
+    head = sorted(k for k in weights if k.startswith("classifier."))
+    if head:
+        raise UnsupportedModelError(
+            f"{model_dir} holds a sequence-classification head ({', '.join(head)}) but its "
+            "config.json names an embedder class: served as an embedder, the head would be "
+            "dropped.",
+            param="config.json architectures",
+            hint=f'A Jina reranker\'s config.json must say "architectures": ["{CLASSIFIER}"] '
+            'and its one label ("id2label": {"0": "LABEL_0"}); see docs/models.md.',
+        )
 
 
 def _native_name(key: str) -> str:
@@ -260,16 +344,3 @@ def read_weights(model_dir: Path) -> dict[str, torch.Tensor]:
     for path in files:
         weights.update(load_file(path))
     return weights
-
-
-# bei's own modules, by the model_type of the artifact's native config.
-OWN_FAMILIES: Mapping[str, Callable[..., torch.nn.Module]] = {MODEL_TYPE: load_jina_bert}
-
-
-def own_family_loader(model_dir: Path) -> Callable[..., torch.nn.Module] | None:
-    """bei's own loader for the checkpoint's model_type; None when transformers loads it."""
-    config_path = model_dir / "config.json"
-    if not config_path.is_file():
-        return None
-    model_type = json.loads(config_path.read_text()).get("model_type")
-    return OWN_FAMILIES.get(str(model_type))

@@ -1,12 +1,9 @@
-"""Jina-BERT v2: a tiny hub-layout checkpoint built with `bei build` and served by the torch
-engine, against the Jina math written out here in plain float64 torch ops from the checkpoint's
-tensors (not bei's module): word + token-type embeddings -> LayerNorm; per head
-softmax(q k^T / sqrt(d) - slope * |i - j|) v; post-LayerNorm residuals; act(first half of
-gated_layers) * second half -> wo. Slopes are the ALiBi paper's, written as literals."""
+"""Jina-BERT v2 (jina-bert-implementation): a tiny hub-layout checkpoint built with `bei build`
+and served by the torch engine, against the Jina math written out in plain float64 torch ops
+from the checkpoint's tensors (tests/unit/engine/jina_reference.py, not bei's module)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +15,10 @@ from bei_cli.engine.families.jina_bert import alibi_slopes
 from bei_cli.server.tokenizer import TextTokenizer
 from tests.fixtures.jina_bert import make_jina_v2
 from tests.unit.engine.helpers import PARITY_TEXTS
+from tests.unit.engine.jina_reference import MAX_SEQ_LENGTH, SLOPES, Reference, cosines
 from tests.unit.inspect.test_refusals import UNSUPPORTED, build, inspect
 
 COSINE_FLOOR = 0.9999  # fp32 against a float64 reference, per docs/models.md
-MAX_SEQ_LENGTH = 128
-# ALiBi slopes: 2^(-8k/n) for n a power of two; 6 heads take the 4-head slopes then every other
-# slope of the 8-head set (1/2, 1/8).
-SLOPES = {
-    4: [2**-2, 2**-4, 2**-6, 2**-8],
-    6: [2**-2, 2**-4, 2**-6, 2**-8, 2**-1, 2**-3],
-    8: [2.0**-k for k in range(1, 9)],
-    12: [2.0**-k for k in range(1, 9)] + [2**-0.5, 2**-1.5, 2**-2.5, 2**-3.5],
-}
 
 
 @pytest.mark.parametrize("heads", sorted(SLOPES))
@@ -38,57 +27,7 @@ def test_alibi_slopes_are_the_papers(heads: int) -> None:
 
 
 def reference_embeddings(model_dir: Path, texts: list[str], heads: int, ffn: str) -> np.ndarray:
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoTokenizer
-
-    w = {k: v.double() for k, v in load_file(model_dir / "model.safetensors").items()}
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    act = torch.nn.functional.gelu if ffn == "geglu" else torch.relu
-    slopes = torch.tensor(SLOPES[heads], dtype=torch.float64)
-
-    def norm(x: torch.Tensor, prefix: str) -> torch.Tensor:
-        mean = x.mean(-1, keepdim=True)
-        var = ((x - mean) ** 2).mean(-1, keepdim=True)
-        return (x - mean) / torch.sqrt(var + 1e-12) * w[prefix + ".weight"] + w[prefix + ".bias"]
-
-    def linear(x: torch.Tensor, prefix: str) -> torch.Tensor:
-        out = x @ w[prefix + ".weight"].T
-        return out + w[prefix + ".bias"] if prefix + ".bias" in w else out
-
-    rows = []
-    for text in texts:
-        ids = torch.tensor(tokenizer(text, truncation=True, max_length=MAX_SEQ_LENGTH).input_ids)
-        n = len(ids)
-        x = w["bert.embeddings.word_embeddings.weight"][ids]
-        x = norm(
-            x + w["bert.embeddings.token_type_embeddings.weight"][0], "bert.embeddings.LayerNorm"
-        )
-        distance = (torch.arange(n)[None, :] - torch.arange(n)[:, None]).abs().double()
-        layer = 0
-        while f"bert.encoder.layer.{layer}.mlp.wo.weight" in w:
-            p = f"bert.encoder.layer.{layer}"
-            q, k, v = (
-                linear(x, f"{p}.attention.self.{name}") for name in ("query", "key", "value")
-            )
-            d = q.shape[-1] // heads
-            context = torch.empty_like(q)
-            for h in range(heads):
-                cols = slice(h * d, (h + 1) * d)
-                scores = q[:, cols] @ k[:, cols].T / math.sqrt(d) - slopes[h] * distance
-                context[:, cols] = torch.softmax(scores, dim=-1) @ v[:, cols]
-            x = norm(
-                linear(context, f"{p}.attention.output.dense") + x,
-                f"{p}.attention.output.LayerNorm",
-            )
-            inner = w[f"{p}.mlp.wo.weight"].shape[1]
-            projected = linear(x, f"{p}.mlp.gated_layers")
-            mlp = linear(act(projected[:, :inner]) * projected[:, inner:], f"{p}.mlp.wo")
-            x = norm(mlp + x, f"{p}.mlp.layernorm")
-            layer += 1
-        pooled = x.mean(0)
-        rows.append((pooled / pooled.norm()).numpy())
-    return np.stack(rows)
+    return Reference(model_dir, heads=heads, ffn=ffn, qk_post_norm=False).embeddings(texts)
 
 
 @pytest.mark.parametrize(("heads", "ffn"), [(6, "geglu"), (4, "reglu")])
@@ -110,10 +49,7 @@ def test_jina_v2_matches_the_reference_math(
     assert output.embeddings is not None
     served = output.embeddings
     reference = reference_embeddings(model, texts, heads, ffn)
-    cosines = np.sum(served * reference, axis=1) / (
-        np.linalg.norm(served, axis=1) * np.linalg.norm(reference, axis=1)
-    )
-    assert cosines.min() >= COSINE_FLOOR, cosines.min()
+    assert cosines(served, reference).min() >= COSINE_FLOOR, cosines(served, reference).min()
 
 
 def test_swapped_gate_halves_would_fail(tmp_path: Path) -> None:
@@ -164,14 +100,28 @@ def test_extra_jina_weights_refuse_the_build(
     assert "layer_norm_q" in out
 
 
-def test_jina_v2_base_code_layout_stays_refused(
+def test_base_en_weights_under_the_base_code_remote_code_refuse_the_build(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The config names qk-post-norm, the weights are jina-bert-implementation's: refused."""
     remote = "jinaai/jina-bert-v2-qk-post-norm--modeling_bert.JinaBertModel"
     model = make_jina_v2(tmp_path / "jina", auto_map={"AutoModel": remote})
-    code, out = inspect(model, capsys)
+    code, out = build(model, tmp_path, capsys)
     assert code == UNSUPPORTED, out
-    assert "position_embedding_type: 'alibi'" in out
+    assert "missing weights" in out and "layer_norm_q" in out and "gated_layers" in out
+
+
+def test_an_embedder_checkpoint_with_a_classifier_head_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reranker whose config names an embedder class: its head would be dropped."""
+    import torch
+
+    extra = {"classifier.weight": torch.zeros(1, 48), "classifier.bias": torch.zeros(1)}
+    model = make_jina_v2(tmp_path / "jina", extra_weights=extra)
+    code, out = build(model, tmp_path, capsys)
+    assert code == UNSUPPORTED, out
+    assert "classifier.weight" in out and "architectures" in out
 
 
 def test_unprefixed_jina_bert_model_weights_serve_the_same_vectors(
@@ -193,10 +143,7 @@ def test_unprefixed_jina_bert_model_weights_serve_the_same_vectors(
     served = engine.run(Batch.from_sequences(ids)).embeddings
     assert served is not None
     reference = reference_embeddings(make_jina_v2(tmp_path / "prefixed"), texts, 6, "geglu")
-    cosines = np.sum(served * reference, axis=1) / (
-        np.linalg.norm(served, axis=1) * np.linalg.norm(reference, axis=1)
-    )
-    assert cosines.min() >= COSINE_FLOOR, cosines.min()
+    assert cosines(served, reference).min() >= COSINE_FLOOR, cosines(served, reference).min()
 
 
 def test_quantized_jina_checkpoint_is_refused(tmp_path: Path) -> None:
@@ -231,10 +178,8 @@ def test_jina_v2_onnx_engine_matches_the_reference(
         served = engine.run(Batch.from_sequences(tokenizer.encode(texts, truncate=True)))
         assert served.embeddings is not None
         reference = reference_embeddings(model, texts, 6, "geglu")
-        cosines = np.sum(served.embeddings * reference, axis=1) / (
-            np.linalg.norm(served.embeddings, axis=1) * np.linalg.norm(reference, axis=1)
-        )
-        assert cosines.min() >= COSINE_FLOOR, cosines.min()
+        worst = cosines(served.embeddings, reference).min()
+        assert worst >= COSINE_FLOOR, worst
 
 
 def test_graph_path_additive_mask_gives_the_plain_vectors(tmp_path: Path) -> None:

@@ -1,0 +1,26 @@
+"""bei's own model modules, by the model_type of the artifact's native config: the families
+transformers has no class for (Jina-BERT v2 and its qk-post-norm variant)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+
+from bei_cli.engine.families import jina_bert, jina_code
+
+OWN_FAMILIES: Mapping[str, Callable[..., torch.nn.Module]] = {
+    jina_bert.MODEL_TYPE: jina_bert.load_jina_bert,
+    jina_code.MODEL_TYPE: jina_code.load_jina_code,
+}
+
+
+def own_family_loader(model_dir: Path) -> Callable[..., torch.nn.Module] | None:
+    """bei's own loader for the checkpoint's model_type; None when transformers loads it."""
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        return None
+    model_type = json.loads(config_path.read_text()).get("model_type")
+    return OWN_FAMILIES.get(str(model_type))
