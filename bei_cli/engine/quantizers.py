@@ -141,9 +141,9 @@ def _fp8_native(device: torch.device) -> bool:
 
 
 def _fp8_swap(model: torch.nn.Module, model_dir: Path, device: torch.device) -> tuple[int, int]:
-    from bei_cli.engine.fp8_linear import swap_fp8_linears
+    from bei_cli.engine.fp8_linear import EmulatedFp8Linear, swap_fp8_linears
 
-    return swap_fp8_linears(model, model_dir, device)
+    return swap_fp8_linears(model, model_dir, device, EmulatedFp8Linear)
 
 
 def _fp4_native(device: torch.device) -> bool:
@@ -167,7 +167,8 @@ class TargetArithmetic:
 
 
 # The plan's activation precision -> how the gate computes it where the build machine cannot.
-# FP8: torch's CPU kernel of `_scaled_mm` (the GPU kernel's numbers). NVFP4: activations
+# FP8: the float8 operands multiplied exactly and accumulated in fp32, as the GPU's GEMM (not
+# torch's CPU `_scaled_mm`, whose speed depends on the CPU; fp8_linear.py). NVFP4: activations
 # quantized per 16-block as the Blackwell path does, decoded operands, fp32 accumulation.
 TARGET_ARITHMETIC: dict[str, TargetArithmetic] = {
     "fp8": TargetArithmetic("FP8 GEMMs", _fp8_native, _fp8_swap),

@@ -19,7 +19,7 @@ from bei_cli.engine.fp8_checkpoint import (
     fp8_per_tensor,
     read_fp8_checkpoint,
 )
-from bei_cli.engine.fp8_linear import Fp8Linear, swap_fp8_linears
+from bei_cli.engine.fp8_linear import EmulatedFp8Linear, Fp8Linear, swap_fp8_linears
 from bei_cli.engine.fp8_quantize import quantize_fp8
 from bei_cli.engine.torch_engine import load_torch_engine
 from bei_cli.errors import ArtifactError
@@ -221,7 +221,9 @@ def test_fp8_gemm_model_is_close_to_the_dequantized_one(
     batch = tokenize(model_dir, PARITY_TEXTS, profile.max_seq_len)
     engine = load_torch_engine(model_dir, profile)
     dequantized = engine.run(batch).embeddings
-    swapped, quantized = swap_fp8_linears(engine.model, model_dir, torch.device("cpu"))
+    swapped, quantized = swap_fp8_linears(
+        engine.model, model_dir, torch.device("cpu"), EmulatedFp8Linear
+    )
     assert swapped == quantized > 0
     assert sum(isinstance(m, Fp8Linear) for m in engine.model.modules()) == swapped
     fp8_gemms = engine.run(batch).embeddings
@@ -229,3 +231,21 @@ def test_fp8_gemm_model_is_close_to_the_dequantized_one(
     agreement = cosines(fp8_gemms, dequantized)
     print(f"FP8 GEMMs vs dequantized: min cosine {agreement.min():.6f}")
     assert agreement.min() >= 0.99 and not (fp8_gemms == dequantized).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_the_gates_fp8_gemm_equals_scaled_mm(dtype: torch.dtype) -> None:
+    """The gate's EmulatedFp8Linear computes what torch._scaled_mm does (the GEMM the GPU runs;
+    here its CPU kernel, on a shape small enough for any CPU's): the float8 operands, scales,
+    saturation of an out-of-range activation and bias, up to fp32 summation order."""
+    torch.manual_seed(1)
+    weight, bias, x = torch.randn(48, 32), torch.randn(48), torch.randn(2, 7, 32)
+    x[0, 0, 0] = 1e4  # saturates to +-448 * input_scale in both
+    fp8_weight, weight_scale = fp8_per_tensor(weight, float(weight.abs().max()))
+    input_scale = torch.tensor(4.0 / 448.0)
+    args = (fp8_weight, weight_scale, input_scale, bias.to(dtype))
+    want = Fp8Linear(*args)(x.to(dtype)).float()
+    got = EmulatedFp8Linear(*args)(x.to(dtype)).float()
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-2  # bf16: one rounding of the output
+    torch.testing.assert_close(got, want, rtol=tolerance, atol=tolerance)
+    assert isinstance(EmulatedFp8Linear(*args), Fp8Linear)
