@@ -120,7 +120,8 @@ def test_fp8_build_stores_float8_weights_and_serves_close_to_fp32(
 def test_fp8_for_an_fp8_gpu_is_judged_as_fp8_gemms(tmp_path: Path, hub_env: dict[str, str]) -> None:
     """For an H100 the gate runs the float8 GEMMs the GPU will (EmulatedFp8Linear: the float8
     operands in an fp32 GEMM). What it measures differs between CPUs (the engine's dtype follows
-    the CPU; MiniLM: ~0.9899 min cosine on one, ~0.9913 on a Zen 4 in bf16), so the test asserts properties that hold on any CPU: the Linears are
+    the CPU; MiniLM: ~0.9899 min cosine on one, ~0.9913 on a Zen 4 in bf16), so the test
+    asserts properties that hold on any CPU: the Linears are
     judged as FP8 GEMMs, the measured value is a sane 8-bit figure, and a floor above it is
     refused with exit 5 and nothing left behind."""
     config = cpu_config("fp8", "bei: {accuracy_floor: 0.999}\n").replace(
