@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from fastapi import Request
+from starlette.types import Receive
 
 from bei_cli.errors import DeadlineExceededError, MalformedRequestError, OverloadedError
 from bei_cli.runtime.client import BatchObserver
@@ -270,27 +271,42 @@ async def read_deadline(request: Request) -> None:
     )
 
 
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client goes away first, so its queued inputs are
-    dropped before compute (vLLM's `with_cancellation`). The body must already be read."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+    """`unless_client_leaves` on a route's request."""
+    return await unless_client_leaves(request.receive, work)
+
+
+async def unless_client_leaves(receive: Receive, work: Awaitable[T]) -> T:
+    """Await `work` in this task, cancelling it if the client goes away first, so its queued
+    inputs are dropped before compute (vLLM's `with_cancellation`). The body must already be
+    read. One watcher task per request, which cancels this one on a disconnect (a failing
+    receive() counts as one); not a second task for the work and an asyncio.wait over both,
+    which cost more than the rest of a short request's path on the event loop."""
+    this = asyncio.current_task()
+    assert this is not None
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # a broken channel: the client is gone either way
+            pass
+        left = True
+        this.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
-        raise
+        result = await work
+    except asyncio.CancelledError:
+        if not left:
+            raise
+        this.uncancel()
+        raise ClientDisconnectedError from None
     finally:
         watcher.cancel()
-        if watcher.done() and not watcher.cancelled():
-            watcher.exception()  # a failing receive() counts as a disconnect
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.wait({task})
-    raise ClientDisconnectedError
+    if left:  # work swallowed the cancellation: nobody reads its answer
+        this.uncancel()
+        raise ClientDisconnectedError
+    return result

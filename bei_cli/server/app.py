@@ -40,9 +40,18 @@ from bei_cli.server.cohere.serving import CohereEmbeddings
 from bei_cli.server.dispatch import RootDispatch
 from bei_cli.server.embedding import EmbeddingService
 from bei_cli.server.errors import install_error_handlers
+from bei_cli.server.fast_lane import (
+    FastLane,
+    LaneRoute,
+    LaneStats,
+    openai_route,
+    post_route,
+    tei_route,
+)
 from bei_cli.server.metrics import ServerMetrics
-from bei_cli.server.middleware import ErrorGuard, RequestBodyGuard, RequestMetrics
+from bei_cli.server.middleware import BodyReader, ErrorGuard, RequestBodyGuard, RequestMetrics
 from bei_cli.server.ner.serving import TokenClassifier
+from bei_cli.server.openai.router import router as openai_router
 from bei_cli.server.openai.serving import OpenAIEmbeddings
 from bei_cli.server.predict.serving import Classifier
 from bei_cli.server.rerank.serving import Reranker
@@ -51,6 +60,7 @@ from bei_cli.server.scoring import ScoringService
 from bei_cli.server.settings import ServerSettings
 from bei_cli.server.sparse.serving import SparseEmbed
 from bei_cli.server.state import ServerState
+from bei_cli.server.tei.router import router as tei_router
 from bei_cli.server.tei.serving import TeiEmbed
 from bei_cli.server.tokenize_pool import TokenizationPool
 from bei_cli.server.tokenizer import TextTokenizer
@@ -206,7 +216,8 @@ def limits_of(state: ServerState) -> ModelLimits:
 
 
 def _add_middlewares(app: FastAPI, state: ServerState, tracer_provider: Any) -> None:
-    """Last added is outermost: metrics (and traces) see every answer, the guards' own too."""
+    """Last added is outermost: metrics (and traces) see every answer, the guards' own too.
+    The fast lane sits just inside them (fast_lane.py says which requests it takes)."""
     settings = state.settings
     app.add_middleware(RootDispatch, task=state.profile.task, default_route=settings.default_route)
     app.add_middleware(
@@ -225,12 +236,30 @@ def _add_middlewares(app: FastAPI, state: ServerState, tracer_provider: Any) -> 
             allow_headers=["*"],
             expose_headers=["x-request-id", "x-compute-time", "x-compute-tokens"],
         )
+    if settings.fast_lane and state.profile.task == "embed":
+        app.state.fast_lane = LaneStats()
+        app.add_middleware(
+            FastLane,
+            routes=_lane_routes(app),
+            reader=BodyReader(settings.payload_limit_bytes, settings.body_read_timeout_s),
+            auth=ApiKeyAuth(settings.api_key),
+            cors=bool(settings.cors_origins),
+            stats=app.state.fast_lane,
+        )
     app.add_middleware(RequestId)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
     if settings.tracing:
         from bei_cli.server.tracing import Tracing  # needs opentelemetry-api: only when on
 
         app.add_middleware(Tracing, tracer_provider=tracer_provider)
+
+
+def _lane_routes(app: FastAPI) -> dict[str, LaneRoute]:
+    openai, tei = app.state.openai_embeddings, app.state.tei_embed
+    return {
+        path: openai_route(openai, post_route(openai_router.routes, path))
+        for path in ("/v1/embeddings", "/embeddings")
+    } | {"/embed": tei_route(tei, post_route(tei_router.routes, "/embed"))}
 
 
 def create_app(

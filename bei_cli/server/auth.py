@@ -22,9 +22,17 @@ class ApiKeyAuth:
     async def __call__(self, request: Request) -> None:
         # async: FastAPI runs a plain-def dependency in its thread pool, a thread hop on every
         # request even when no key is configured.
+        self.check(request.headers.get("authorization", ""))
+
+    @property
+    def required(self) -> bool:
+        return self._key is not None
+
+    def check(self, authorization: str) -> None:
+        """Raises AuthenticationError unless `authorization` (the header's value) holds the key."""
         if self._key is None:
             return
-        scheme, _, credential = request.headers.get("authorization", "").strip().partition(" ")
+        scheme, _, credential = authorization.strip().partition(" ")
         if scheme.lower() not in SCHEMES or not credential:
             raise AuthenticationError(
                 "Missing API key.", hint="Send `Authorization: Bearer <key>`."

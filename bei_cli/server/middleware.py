@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import orjson
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,62 +106,33 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and "+json" in media)
 
 
-class RequestBodyGuard:
-    """Reads the whole body (up to the limit) before the app sees it, then replays it.
+class BodyReader:
+    """Reads a whole request body, up to `limit` bytes: 413 beyond it, 408 when the client
+    pauses longer than `read_timeout_s` between two pieces (a stalled upload holds at most
+    `limit` bytes, and only until then). Shared by RequestBodyGuard and the fast lane."""
 
-    A client that pauses longer than `read_timeout_s` between two pieces of its body is
-    answered 408 and its connection closed: a stalled upload holds at most `limit` bytes, and
-    only until then."""
-
-    def __init__(self, app: ASGIApp, limit_bytes: int, read_timeout_s: float | None = None) -> None:
-        self.app = app
+    def __init__(self, limit_bytes: int, read_timeout_s: float | None = None) -> None:
         self.limit = limit_bytes
         self.read_timeout_s = read_timeout_s
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
-            await self.app(scope, receive, send)
-            return
-        try:
-            content_type = _header(scope, b"content-type")
-            if content_type is not None and not _is_json(content_type):
-                raise UnsupportedMediaTypeError(
-                    f"Send the body as JSON with Content-Type: application/json "
-                    f"(got {content_type!r})."
-                )
-            declared = _header(scope, b"content-length")
-            expected = int(declared) if declared is not None and declared.isdigit() else 0
-            if expected > self.limit:
-                raise self._too_large()
-            body = await self._read_body(receive)
-            if body:
-                _check_json(body)
-        except RequestTimeoutError as err:
-            await error_response(err, {"connection": "close"})(scope, receive, send)
-            return
-        except BeiError as err:
-            await error_response(err)(scope, receive, send)
-            return
-        await self.app(scope, _replay(body, receive), send)
-
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def read(self, receive: Receive) -> bytes:
         first = await self._receive(receive)
         if not first.get("more_body", False) or first["type"] == "http.disconnect":
             whole = bytes(first.get("body", b""))  # the common case: one piece, no copy
             if len(whole) > self.limit:
-                raise self._too_large()
+                raise self.too_large()
             return whole
         body = bytearray()
         message = first
         while True:
             body += message.get("body", b"")
             if len(body) > self.limit:
-                raise self._too_large()
+                raise self.too_large()
             if not message.get("more_body", False):
                 return bytes(body)
             message = await self._receive(receive)
@@ -177,11 +149,50 @@ class RequestBodyGuard:
                 hint="Send the whole body without pausing; the connection is closed.",
             ) from None
 
-    def _too_large(self) -> PayloadTooLargeError:
+    def too_large(self) -> PayloadTooLargeError:
         return PayloadTooLargeError(
             f"The request body is larger than the server's limit of {self.limit} bytes.",
             hint="Send fewer or shorter inputs per request.",
         )
+
+
+def body_error_response(err: BeiError) -> Response:
+    """How a body that could not be read is answered: a stalled one also closes the connection."""
+    if isinstance(err, RequestTimeoutError):
+        return error_response(err, {"connection": "close"})
+    return error_response(err)
+
+
+class RequestBodyGuard:
+    """Reads the whole body (up to the limit, `BodyReader`) before the app sees it, checks it
+    is JSON, then replays it."""
+
+    def __init__(self, app: ASGIApp, limit_bytes: int, read_timeout_s: float | None = None) -> None:
+        self.app = app
+        self.reader = BodyReader(limit_bytes, read_timeout_s)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            content_type = _header(scope, b"content-type")
+            if content_type is not None and not is_json(content_type):
+                raise UnsupportedMediaTypeError(
+                    f"Send the body as JSON with Content-Type: application/json "
+                    f"(got {content_type!r})."
+                )
+            declared = _header(scope, b"content-length")
+            expected = int(declared) if declared is not None and declared.isdigit() else 0
+            if expected > self.reader.limit:
+                raise self.reader.too_large()
+            body = await self.reader.read(receive)
+            if body:
+                _check_json(body)
+        except BeiError as err:
+            await body_error_response(err)(scope, receive, send)
+            return
+        await self.app(scope, replay(body, receive), send)
 
 
 def _check_json(body: bytes) -> None:
@@ -195,7 +206,7 @@ def _check_json(body: bytes) -> None:
         ) from None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     """The body in one message, then the real channel (so a disconnect is still seen)."""
     sent = False
 

@@ -95,6 +95,10 @@ class ServerSettings:
     """OpenTelemetry: one server span per request, sent to the configured tracer provider
     (needs the `opentelemetry-api` package; `bei serve --tracing`)."""
 
+    fast_lane: bool = True
+    """Common embedding requests skip the framework (`fast_lane.FastLane`, same replies); off
+    only to compare both paths."""
+
     access_log: bool = False
     """The HTTP server's per-request access log (off by default: it costs throughput)."""
 

@@ -146,12 +146,13 @@ class ResponseCompression:
             chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            await _finish(send, start, b"".join(chunks), encoding)
+            await send_compressed_reply(send, start, b"".join(chunks), encoding)
 
         await self.app(scope, receive, send_compressed)
 
 
-async def _finish(send: Send, start: Message, body: bytes, encoding: str) -> None:
+async def send_compressed_reply(send: Send, start: Message, body: bytes, encoding: str) -> None:
+    """`start` and one body message, the body compressed when it is worth it."""
     headers = MutableHeaders(scope=start)
     if len(body) >= MIN_COMPRESS_BYTES and "content-encoding" not in headers:
         body = compress(body, encoding)

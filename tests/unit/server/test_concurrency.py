@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from fastapi import FastAPI
 
 from bei_cli.server.tokenizer import TextTokenizer
@@ -53,9 +54,12 @@ def test_64_concurrent_clients_each_get_their_own_vector(
     assert max(engine.batch_sizes) > 1
 
 
-def test_a_client_that_disconnects_is_dropped_before_compute(make_app: AppFactory) -> None:
+@pytest.mark.parametrize("path", ["fast lane", "full app"])
+def test_a_client_that_disconnects_is_dropped_before_compute(
+    make_app: AppFactory, path: str
+) -> None:
     engine = RecordingEngine(make_engine(), hold=True)
-    app = make_app(engine=engine)
+    app = make_app(engine=engine, fast_lane=path == "fast lane")
 
     async def abandoned_request(disconnect: asyncio.Event) -> list[dict[str, Any]]:
         """A raw ASGI call whose client goes away after sending its body."""
@@ -82,7 +86,11 @@ def test_a_client_that_disconnects_is_dropped_before_compute(make_app: AppFactor
             "raw_path": b"/v1/embeddings",
             "query_string": b"",
             "root_path": "",
-            "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"host", b"test"),
+            ],
             "client": ("127.0.0.1", 1),
             "server": ("127.0.0.1", 80),
         }
@@ -106,6 +114,8 @@ def test_a_client_that_disconnects_is_dropped_before_compute(make_app: AppFactor
         return int(registry.get_sample_value("bei_dropped_inputs_total"))
 
     dropped = asyncio.run(with_app(app, work))
+    if path == "fast lane":
+        assert app.state.fast_lane.served == 3
     assert [101, 999, 102] not in engine.sequences
     assert engine.sequences == [[101, 1], [101, 2]]
     assert dropped == 1
