@@ -254,3 +254,25 @@ def test_a_swiglu_nomic_config_with_experts_is_refused(
     code, out = inspect(make_nomic_moe(tmp_path / "model", **overrides), capsys)
     assert code == UNSUPPORTED, out
     assert "activation_function: 'swiglu'" in out and "qkv_proj_bias: False" in out
+
+
+def test_graph_path_additive_mask_gives_the_plain_vectors(checkpoint: Path, tmp_path: Path) -> None:
+    """CUDA graphs call the model with a 4-D additive mask (cuda_graphs.MaskedForward); on the
+    CPU the same call must give the 0/1-mask forward's hidden states."""
+    import shutil
+
+    from bei_cli.engine.cuda_graphs import MaskedForward
+    from bei_cli.engine.families.native_config import write_native_config
+    from bei_cli.engine.families.nomic_moe import load_nomic_moe
+
+    native = shutil.copytree(checkpoint, tmp_path / "native")
+    write_native_config(checkpoint, native, lambda line: None)  # what the artifact holds
+    model = load_nomic_moe(native, torch.float32)
+    ids = torch.tensor([[101, 2000, 2001, 2002, 102], [101, 2003, 102, 0, 0]])
+    mask = (ids != 0).long()
+    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    with torch.inference_mode():
+        plain = model(**inputs).last_hidden_state
+        graphed = MaskedForward(model, False, torch.float32)(inputs).last_hidden_state
+    real = mask.bool()
+    torch.testing.assert_close(graphed[real], plain[real], rtol=1e-5, atol=1e-5)
