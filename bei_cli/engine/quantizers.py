@@ -6,6 +6,7 @@ before the accuracy gate, which judges every row of `QUANTIZERS` against fp32 to
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from bei_cli.engine.artifact import ONNX_FILE
 from bei_cli.engine.base import Engine
 from bei_cli.engine.checkpoint_files import Progress
 from bei_cli.engine.spec import ArtifactSpec
-from bei_cli.errors import BuildError
+from bei_cli.errors import BuildError, UnsupportedModelError
 from bei_cli.inspect.profile import ModelProfile
 
 if TYPE_CHECKING:  # torch is imported only by the quantizers that use it (onnx builds run without)
@@ -64,6 +65,7 @@ def _calibrate(
 ) -> None:
     from bei_cli.quantize.gate import calibration_texts
 
+    _refuse_own_family(model_dir, spec)
     if spec.engine != "torch" or spec.quant_plan is None:
         raise BuildError(
             f"{spec.quantization} is built by the torch engine, not {spec.engine}.",
@@ -78,6 +80,21 @@ def _calibrate(
         calib_size=spec.calib_size,
         calib_max_seq_length=spec.calib_max_seq_length,
     )
+
+
+def _refuse_own_family(model_dir: Path, spec: ArtifactSpec) -> None:
+    """bei's own modules (engine.families.own) have no quantized compute: calibrating them would
+    fail halfway, and casting their weights would not be the model."""
+    from bei_cli.engine.families.own import own_family_loader
+
+    if own_family_loader(model_dir) is not None:
+        model_type = json.loads((model_dir / "config.json").read_text()).get("model_type")
+        raise UnsupportedModelError(
+            f"{spec.quantization} is not available for {model_type}: bei runs this family with "
+            "its own module, which has no quantized (FP8 / NVFP4) compute.",
+            param="trt_llm.build.quantization_type",
+            hint="Build it without quantization (no_quant; float32, float16 or bfloat16).",
+        )
 
 
 # manifest quantization -> what rewrites the staged model files; runs after the engine's writer.

@@ -53,9 +53,11 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
         "nomic_bert": Family(attention="bidirectional", pooling="mean"),
         "gte": ENCODER,
         "eurobert": Family(attention="bidirectional", pooling="mean"),
-        # bei's own modules (engine.families.jina_bert / jina_code); hub layouts: jina_layout.
+        # bei's own modules (engine.families.jina_bert / jina_code / nomic_moe); hub layouts:
+        # jina_layout, nomic_moe_layout.
         "jina_bert": Family(attention="bidirectional", pooling="mean"),
         "jina_bert_qk_post_norm": Family(attention="bidirectional", pooling="mean"),
+        "nomic_bert_moe": Family(attention="bidirectional", pooling="mean"),
     }
 )
 

@@ -9,7 +9,8 @@ implementation switch (fused kernels, dropout) that cannot change the result. An
 a pinned key with another value, refuses the checkpoint (exit 4) naming the key.
 
 The key vocabulary (Rename / Pin / Ignore) is `hub_keys`; Jina-BERT v2's layouts are
-`jina_layout`, llama-embed-nemotron's (`llama_bidirec`) `llama_bidirec_layout`. Pure: dict in,
+`jina_layout`, llama-embed-nemotron's (`llama_bidirec`) `llama_bidirec_layout`, NomicBERT's
+mixture-of-experts layout (nomic-embed-text-v2-moe) `nomic_moe_layout`. Pure: dict in,
 dict out. The engine writes the native config into the artifact.
 """
 
@@ -34,6 +35,7 @@ from bei_cli.inspect.hub_keys import (
 )
 from bei_cli.inspect.jina_layout import jina_layout
 from bei_cli.inspect.llama_bidirec_layout import LLAMA_BIDIRECTIONAL, LLAMA_BIDIRECTIONAL_TYPE
+from bei_cli.inspect.nomic_moe_layout import NOMIC_MOE, is_moe_config
 from bei_cli.inspect.profile import PoolingMode
 
 
@@ -76,8 +78,10 @@ NOMIC = HubLayout(
             "mlp_fc2_bias": Pin((False,), "NomicBertMLP has no bias"),
             "scale_attn_weights": Pin((True,), "attention is scaled by 1/sqrt(head_dim)"),
             "scale_attn_by_inverse_layer_idx": Pin((False,), "no per-layer attention scaling"),
-            "num_experts": Pin((None, 0, 1), "mixture-of-experts layers are not implemented"),
-            "moe_every_n_layers": Pin((None, 0), "mixture-of-experts layers are not implemented"),
+            "num_experts": Pin((None, 0, 1), "no experts here (num_experts > 1: nomic_moe_layout)"),
+            "moe_every_n_layers": Pin(
+                (None, 0), "MoE blocks without num_experts > 1 are undefined"
+            ),
             "attn_pdrop": Ignore(INFERENCE_ONLY),
             "embd_pdrop": Ignore(INFERENCE_ONLY),
             "resid_pdrop": Ignore(INFERENCE_ONLY),
@@ -241,7 +245,7 @@ class NativeConfig:
 def hub_layout(config: Mapping[str, Any]) -> HubLayout | None:
     model_type = config.get("model_type")
     if model_type == "nomic_bert" and "n_embd" in config:
-        return NOMIC
+        return NOMIC_MOE if is_moe_config(config) else NOMIC
     if model_type == "new" or (
         model_type == "gte" and any(key in config for key in GTE_REMOTE_KEYS)
     ):

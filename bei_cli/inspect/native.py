@@ -17,7 +17,7 @@ from bei_cli.inspect.guards import check_behaviour_keys, check_remote_code
 from bei_cli.inspect.hub_layouts import NativeConfig, to_native
 
 # Model types transformers has no class for, run by bei's own modules (engine.families).
-OWN_MODULES = frozenset({"jina_bert", "jina_bert_qk_post_norm"})
+OWN_MODULES = frozenset({"jina_bert", "jina_bert_qk_post_norm", "nomic_bert_moe"})
 
 # Native config keys that change the arithmetic, shown by `bei inspect` when present.
 SETTING_KEYS = (
@@ -36,6 +36,9 @@ SETTING_KEYS = (
     "sliding_window",
     "is_causal",
     "use_bidirectional_attention",
+    "num_experts",
+    "moe_top_k",
+    "moe_every_n_layers",
 )
 
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 
-from bei_cli.engine.families.loading import loading_problems
+from bei_cli.engine.families.loading import loading_problems, read_safetensors
 from bei_cli.engine.quantized_checkpoint import QUANT_FILE
 from bei_cli.errors import UnsupportedModelError
 
@@ -332,15 +332,4 @@ def _native_name(key: str) -> str:
 
 
 def read_weights(model_dir: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    files = sorted(model_dir.glob("*.safetensors"))
-    if not files:
-        raise UnsupportedModelError(
-            f"{model_dir} has no *.safetensors weights for JinaBertModel.",
-            hint="Save the checkpoint as safetensors (save_pretrained does by default).",
-        )
-    weights: dict[str, torch.Tensor] = {}
-    for path in files:
-        weights.update(load_file(path))
-    return weights
+    return read_safetensors(model_dir, "JinaBertModel")

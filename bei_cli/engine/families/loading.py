@@ -80,3 +80,43 @@ def _keys(keys: Iterable[Any], allowed: re.Pattern[str] | None) -> list[str]:
 def _show(keys: list[str]) -> str:
     more = len(keys) - SHOWN_KEYS
     return ", ".join(keys[:SHOWN_KEYS]) + (f", ... ({len(keys)} in all)" if more > 0 else "")
+
+
+def read_safetensors(model_dir: Path, model_name: str) -> dict[str, torch.Tensor]:
+    """Every tensor of model_dir's *.safetensors files, for bei's own modules."""
+    from safetensors.torch import load_file
+
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        raise UnsupportedModelError(
+            f"{model_dir} has no *.safetensors weights for {model_name}.",
+            hint="Save the checkpoint as safetensors (save_pretrained does by default).",
+        )
+    weights: dict[str, torch.Tensor] = {}
+    for path in files:
+        weights.update(load_file(path))
+    return weights
+
+
+def load_exactly(
+    model: torch.nn.Module, weights: dict[str, torch.Tensor], model_dir: Path, hint: str
+) -> None:
+    """Load `weights` into bei's own `model`, refusing (exit 4, naming the keys) unless every
+    parameter comes from the checkpoint and every tensor finds its place (the pooler and the
+    pretraining heads an embedder never runs may be left over)."""
+    expected = model.state_dict()
+    info = {
+        "missing_keys": sorted(set(expected) - set(weights)),
+        "unexpected_keys": sorted(set(weights) - set(expected)),
+        "mismatched_keys": sorted(
+            k for k in expected if k in weights and weights[k].shape != expected[k].shape
+        ),
+    }
+    problems = loading_problems(info, base_model_load=True)
+    if problems:
+        raise UnsupportedModelError(
+            f"{type(model).__name__} does not match the checkpoint's weights in {model_dir}: "
+            f"{'; '.join(problems)}.",
+            hint=hint,
+        )
+    model.load_state_dict({k: weights[k] for k in expected}, strict=True)

@@ -1,5 +1,6 @@
 """bei's own model modules, by the model_type of the artifact's native config: the families
-transformers has no class for (Jina-BERT v2 and its qk-post-norm variant)."""
+transformers has no class for (Jina-BERT v2 and its qk-post-norm variant, NomicBERT with
+mixture-of-experts blocks)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from pathlib import Path
 
 import torch
 
-from bei_cli.engine.families import jina_bert, jina_code
+from bei_cli.engine.families import jina_bert, jina_code, nomic_moe
 
 OWN_FAMILIES: Mapping[str, Callable[..., torch.nn.Module]] = {
     jina_bert.MODEL_TYPE: jina_bert.load_jina_bert,
     jina_code.MODEL_TYPE: jina_code.load_jina_code,
+    nomic_moe.MODEL_TYPE: nomic_moe.load_nomic_moe,
 }
 
 
