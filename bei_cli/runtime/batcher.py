@@ -82,6 +82,10 @@ class Batcher:
         return self._queue.queued_tokens
 
     @property
+    def batch_tokens(self) -> int:
+        return self._queue.batch_tokens
+
+    @property
     def alive(self) -> bool:
         thread = self._thread
         return thread is not None and thread.is_alive() and not self._queue.closed
@@ -138,7 +142,9 @@ class Batcher:
         while (taken := self._queue.take()) is not None:
             self._report_drops(taken)
             if taken.batch:
-                self._deliver(taken.batch, run_batch(self._engine, taken.batch))
+                run = run_batch(self._engine, taken.batch)
+                self._queue.observe_batch(*run.stats)
+                self._deliver(taken.batch, run)
 
     def _report_drops(self, taken: Taken[_Waiter]) -> None:
         dropped = len(taken.abandoned) + len(taken.expired)

@@ -57,6 +57,12 @@ class EngineClient(Protocol):
         padding engine, `EngineInfo.padded`)."""
         ...
 
+    @property
+    def batch_tokens(self) -> int:
+        """The engine's token budget for its next batch (`WorkQueue.batch_tokens`): how many
+        batches the waiting work takes."""
+        ...
+
     def start(self) -> None:
         """In-process: start the engine thread. Engine process: connect (it is running)."""
         ...

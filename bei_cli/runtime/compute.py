@@ -87,6 +87,32 @@ def run_batch(engine: Engine, items: Sequence[QueuedItem[Any]]) -> BatchRun:
     return BatchRun(rows, started, seconds, len(items), sum(lengths), padded)
 
 
+# Batch statistics as observe_batch takes them: (size, tokens, padded tokens, seconds).
+BatchStats = tuple[int, int, int, float]
+
+
+def calibrate(engine: Engine) -> list[BatchStats]:
+    """Time the engine at two batch shapes before it serves, so the batch-cost fit can tell fixed
+    from per-token cost from the first request on (one shape cannot: a burst of long inputs was
+    then costed at what the small warm-up batches took, and all of it admitted). Returns a
+    warm-up batch (one-off costs; the fit skips the first batch) and one long input alone and
+    two together, each timed on its second run (the first may capture graphs)."""
+    info = engine.info
+    length = info.max_seq_len
+    shapes = [(1, min(8, length)), (1, length)]
+    if info.max_batch_size >= 2 and 2 * length <= info.max_batch_tokens:
+        shapes.append((2, length))
+    stats: list[BatchStats] = []
+    for i, (size, tokens) in enumerate(shapes):
+        batch = Batch.from_sequences([[1] * tokens] * size)
+        for _ in range(1 if i == 0 else 2):
+            started = time.monotonic()
+            engine.run(batch)
+            seconds = time.monotonic() - started
+        stats.append((size, size * tokens, size * tokens, seconds))
+    return stats
+
+
 def batch_failure() -> EngineError:
     return EngineError(
         "The model failed to run the batch holding this input.",

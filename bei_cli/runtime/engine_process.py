@@ -90,7 +90,10 @@ def start_engine_process(
         status = _read_status(read_fd, process, timeout_s)
         if not status.get("ok"):
             raise _error_of(status)
-        connection = EngineConnection(spec.address, process.pid, _info_of(status), max_queued)
+        calibration = tuple(tuple(stats) for stats in status.get("calibration", ()))
+        connection = EngineConnection(
+            spec.address, process.pid, _info_of(status), max_queued, calibration
+        )
     except BaseException:
         _stop(process, workdir, timeout_s=5)
         raise

@@ -8,6 +8,9 @@ reach it over ZeroMQ (`wire`). Started by `engine_process.start_engine_process` 
   thread owns the ROUTER socket (submits and cancels in, results out through an inproc PUSH/PULL
   pair, since ZeroMQ sockets are not shared between threads). The engine releases the GIL while
   it computes, so receiving the next work overlaps the batch.
+- Each batch's token budget follows its measured cost (`WorkQueue.batch_tokens`); a torch engine
+  on the CPU runs each batch on the thread count measured cheapest under the current load
+  (`thread_tuner`).
 - It dies with its parent (PR_SET_PDEATHSIG, plus a getppid watch); SIGTERM finishes what is
   queued, then exits 0; SIGINT is ignored (the launcher decides when it stops).
 """
@@ -34,7 +37,8 @@ from bei_cli.engine.artifact import load_engine
 from bei_cli.engine.base import Engine, IntArray
 from bei_cli.errors import BeiError
 from bei_cli.runtime import wire
-from bei_cli.runtime.compute import BatchRun, run_batch
+from bei_cli.runtime.compute import BatchRun, BatchStats, calibrate, run_batch
+from bei_cli.runtime.thread_tuner import thread_tuner_for
 from bei_cli.runtime.work_queue import QueuedItem, Taken, WorkQueue, capped
 
 log = logging.getLogger("bei.engine")
@@ -93,6 +97,7 @@ class EngineServer:
             max_queued=spec.max_queued,
             padded=info.padded,
         )
+        self._threads = thread_tuner_for(engine)
         self._tickets: dict[tuple[bytes, int], _Remote] = {}
         self._peers: set[bytes] = set()
         self._router = context.socket(zmq.ROUTER)
@@ -103,6 +108,11 @@ class EngineServer:
         self._outbox = context.socket(zmq.PUSH)
         self._outbox.connect(OUTBOX)
         self._stopped = threading.Event()
+
+    def seed(self, calibration: list[BatchStats]) -> None:
+        """The engine's calibration batches, as if it had run them: the first batch budget."""
+        for stats in calibration:
+            self._queue.observe_batch(*stats)
 
     def stop(self) -> None:
         """Refuse new work, finish what is queued (`serve` then returns)."""
@@ -115,7 +125,7 @@ class EngineServer:
             while (taken := self._queue.take()) is not None:
                 self._answer_drops(taken)
                 if taken.batch:
-                    self._answer_batch(taken.batch, run_batch(self._engine, taken.batch))
+                    self._answer_batch(taken.batch, self._run(taken.batch))
                 self._broadcast_state(taken)
         finally:
             self._stopped.set()
@@ -125,8 +135,18 @@ class EngineServer:
 
     # --- engine thread ---------------------------------------------------------------------
 
+    def _run(self, items: list[_Item]) -> BatchRun:
+        """One batch, on the thread count the tuner picks; its cost feeds the tuner and the
+        queue's batch budget."""
+        threads = None if self._threads is None else self._threads.choose()
+        run = run_batch(self._engine, items)
+        self._queue.observe_batch(*run.stats)
+        if threads is not None and self._threads is not None and run.rows is not None:
+            self._threads.observe(threads, run.padded_tokens, run.seconds)
+        return run
+
     def _snapshot(self) -> list[int]:
-        return [self._queue.queued, self._queue.queued_tokens]
+        return [self._queue.queued, self._queue.queued_tokens, self._queue.batch_tokens]
 
     def _send(self, peer: bytes, frames: wire.Frames) -> None:
         self._outbox.send_multipart([peer, *frames], copy=False)
@@ -264,11 +284,14 @@ def main(argv: list[str]) -> int:
     try:
         engine, _ = load_engine(Path(spec.artifact_dir), device=spec.device)
         server = EngineServer(engine, spec, context)
+        calibration = calibrate(engine)
+        server.seed(calibration)
     except Exception as err:  # reported to `bei serve`, which renders it once
         log.debug("engine start failed", exc_info=True)
         _report(spec.status_fd, _failure(err))
         return 1
-    _report(spec.status_fd, {"ok": True, "info": asdict(engine.info), "pid": os.getpid()})
+    ready = {"ok": True, "info": asdict(engine.info), "pid": os.getpid()}
+    _report(spec.status_fd, ready | {"calibration": calibration})
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     # Ctrl-C reaches the whole process group: the front-ends drain on it while this process
     # keeps serving them; the launcher stops it (SIGTERM) once they are done.

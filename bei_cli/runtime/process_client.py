@@ -44,6 +44,8 @@ class EngineConnection:
     pid: int
     info: EngineInfo
     max_queued: int
+    # Batches the engine timed before serving (compute.calibrate): admission's first fit.
+    calibration: tuple[tuple[int, int, int, float], ...] = ()
 
 
 def pid_alive(pid: int) -> bool:
@@ -87,6 +89,7 @@ class ProcessEngineClient:
         self._next_id = 0
         self._queued = 0
         self._queued_tokens = 0
+        self._batch_tokens = connection.info.max_batch_tokens
         self._context: zmq.asyncio.Context | None = None
         self._socket: zmq.asyncio.Socket | None = None
         self._receiver: asyncio.Task[None] | None = None
@@ -111,6 +114,10 @@ class ProcessEngineClient:
     @property
     def queued_tokens(self) -> int:
         return self._queued_tokens
+
+    @property
+    def batch_tokens(self) -> int:
+        return self._batch_tokens
 
     def start(self) -> None:
         """Connect (from the event loop that will await the results)."""
@@ -211,7 +218,7 @@ class ProcessEngineClient:
     def _dispatch(self, frames: list[Any]) -> None:
         kind, header = frames[0].bytes, wire.unpack(frames[1])
         if "q" in header:
-            self._queued, self._queued_tokens = header["q"]
+            self._queued, self._queued_tokens, self._batch_tokens = header["q"]
         if "stats" in header and self._observer is not None:
             self._observer.observe_batch(*header["stats"])
         if kind == wire.RESULT:

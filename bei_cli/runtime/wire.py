@@ -13,7 +13,8 @@ engine -> front-end
   RESULT  {ids, shapes, started, stats, q}   rows(float32): the items' rows, concatenated
   FAILED  {ids, error, stats?, q}            error: "engine" | "deadline" | "overloaded" |
                                              "not_ready"
-  STATE   {q, dropped}                       queue snapshot [queued, queued_tokens]; items of
+  STATE   {q, dropped}                       queue snapshot [queued, queued_tokens,
+                                             batch_tokens]; items of
                                              this front-end dropped because it cancelled them
 """
 

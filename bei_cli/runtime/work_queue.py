@@ -8,6 +8,9 @@
   arrives while the engine runs waits here and forms the next batch: batching waits for more
   work only while the engine is busy, with no sleeps and no polling.
 - `queued_tokens` is kept as a running sum in the engine's cost model (`queued_cost`).
+- Each batch's token budget is `BatchBudget.tokens()`: max_batch_tokens, lowered to what the
+  engine measurably runs within BATCH_TIME_TARGET_S; the engine loop reports every batch it ran
+  (`observe_batch`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Generic, Protocol, TypeVar
 
 from bei_cli.engine.base import IntArray
 from bei_cli.errors import NotReadyError, OverloadedError
+from bei_cli.runtime.batch_cost import BATCH_TIME_TARGET_S, BatchBudget
 from bei_cli.runtime.batch_policy import queued_cost, select_batch
 
 # The policy looks at this many queued items per batch slot to sort by length.
@@ -64,9 +68,15 @@ class Taken(Generic[T]):
 
 class WorkQueue(Generic[T]):
     def __init__(
-        self, *, max_batch_tokens: int, max_batch_size: int, max_queued: int, padded: bool
+        self,
+        *,
+        max_batch_tokens: int,
+        max_batch_size: int,
+        max_queued: int,
+        padded: bool,
+        batch_time_s: float = BATCH_TIME_TARGET_S,
     ) -> None:
-        self._max_tokens = max_batch_tokens
+        self._budget = BatchBudget(max_batch_tokens, batch_time_s)
         self._max_size = max_batch_size
         self._window = max_batch_size * WINDOW_PER_SLOT
         self._max_queued = max_queued
@@ -87,6 +97,15 @@ class WorkQueue(Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def batch_tokens(self) -> int:
+        """The token budget of the next batch."""
+        return self._budget.tokens()
+
+    def observe_batch(self, size: int, tokens: int, padded_tokens: int, seconds: float) -> None:
+        """A batch the engine ran (engine thread): its cost refines the budget."""
+        self._budget.observe_batch(size, tokens, padded_tokens, seconds)
 
     def cost(self, length: int) -> int:
         return queued_cost(length, padded=self._padded)
@@ -135,7 +154,7 @@ class WorkQueue(Generic[T]):
         chosen = set(
             select_batch(
                 [len(item.ids) for item in live],
-                max_tokens=self._max_tokens,
+                max_tokens=self._budget.tokens(),
                 max_size=self._max_size,
                 window=self._window,
                 padded=self._padded,

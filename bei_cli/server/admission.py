@@ -3,7 +3,8 @@
 - `AdmissionGate.admit()`: at most `limit` requests in flight (429 beyond).
 - `AdmissionGate.check(tokens, deadline)`: after tokenization, before the queue. The wait a
   request would have before its inputs start is estimated from what is queued ahead of it
-  (the engine client's `queued` / `queued_tokens`), as batches of the engine's limits, at the
+  (the engine client's `queued` / `queued_tokens`), as batches of the engine's current token
+  budget (`batch_tokens`: its limit, or less where its batches would take too long), at the
   engine's measured batch cost (`BatchCost`: fixed + per-token seconds fitted over the
   batches it ran, fed by the engine client's observer). Over `max_wait_s`: 429 with
   `Retry-After`. A request whose deadline comes before its estimated start: 504 at once,
@@ -30,6 +31,7 @@ from fastapi import Request
 from starlette.types import Receive
 
 from bei_cli.errors import DeadlineExceededError, MalformedRequestError, OverloadedError
+from bei_cli.runtime.batch_cost import BatchCost
 from bei_cli.runtime.client import BatchObserver
 from bei_cli.server.errors import ClientDisconnectedError
 
@@ -37,11 +39,6 @@ T = TypeVar("T")
 
 TIMEOUT_HEADER = "request-timeout-ms"
 DEADLINE_HEADER = "request-deadline-ms"
-# Weight of the newest batch in the batch-cost fit: about the last ten batches count.
-EWMA_WEIGHT = 0.2
-# Batches whose padded sizes spread less than this (relative standard deviation) count as one
-# shape: too little spread to tell fixed from per-token cost.
-SHAPE_SPREAD = 0.1
 
 # The current request's deadline (time.monotonic()), set by `read_deadline`; None: no deadline.
 request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
@@ -56,68 +53,8 @@ class QueueDepth(Protocol):
     @property
     def queued_tokens(self) -> int: ...
 
-
-class BatchCost:
-    """What one engine batch costs: seconds = fixed_s + per_token_s * padded tokens, fitted
-    online over the recent batches (exponentially weighted least squares; `BatchObserver`).
-
-    Why a fit and not a tokens/s rate: a batch's time is mostly fixed cost when it is small (a
-    batch of one 5-token input costs about as much as one of 64), so a rate measured on small
-    batches refuses work the next, bigger batch absorbs almost for free -- that is what made
-    64 connections of short inputs draw 429s. Until batches of different shapes were seen, the
-    whole time counts as fixed per batch (exact while every batch has the same shape, e.g. full
-    batches under overload). The first batch is not counted: it pays one-off warm-up.
-
-    Called from whichever thread delivers the batch: the sums are one tuple, replaced whole, so
-    a reader on the event loop always sees a consistent set without a lock."""
-
-    def __init__(self) -> None:
-        self._seen = 0
-        self._sums = (0.0, 0.0, 0.0, 0.0, 0.0)  # weight, x, y, x*x, x*y (x: padded tokens)
-
     @property
-    def measured(self) -> bool:
-        return self._sums[0] > 0
-
-    def observe_batch(self, size: int, tokens: int, padded_tokens: int, seconds: float) -> None:
-        if seconds <= 0 or padded_tokens <= 0:
-            return
-        self._seen += 1
-        if self._seen == 1:
-            return
-        keep = 1.0 - EWMA_WEIGHT
-        w, sx, sy, sxx, sxy = self._sums
-        x = float(padded_tokens)
-        self._sums = (
-            w * keep + 1.0,
-            sx * keep + x,
-            sy * keep + seconds,
-            sxx * keep + x * x,
-            sxy * keep + x * seconds,
-        )
-
-    def observe_dropped(self, count: int) -> None:
-        pass
-
-    def coefficients(self) -> tuple[float, float]:
-        """(fixed seconds per batch, seconds per padded token); (0, 0) before any batch."""
-        w, sx, sy, sxx, sxy = self._sums
-        if w <= 0:
-            return 0.0, 0.0
-        mean_x, mean_y = sx / w, sy / w
-        variance = sxx / w - mean_x * mean_x
-        covariance = sxy / w - mean_x * mean_y
-        if variance <= (SHAPE_SPREAD * mean_x) ** 2 or covariance <= 0:
-            return mean_y, 0.0  # one batch shape so far: it all counts per batch
-        per_token = covariance / variance
-        fixed = mean_y - per_token * mean_x
-        if fixed < 0:
-            return 0.0, mean_y / mean_x
-        return fixed, per_token
-
-    def seconds(self, batches: int, padded_tokens: int) -> float:
-        fixed, per_token = self.coefficients()
-        return batches * fixed + padded_tokens * per_token
+    def batch_tokens(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -142,10 +79,12 @@ class BatchShape:
     max_tokens: int
     max_size: int
 
-    def batches(self, tokens: int, items: int) -> int:
+    def batches(self, tokens: int, items: int, batch_tokens: int | None = None) -> int:
+        """`batch_tokens`: the engine's current budget per batch, when lower than its limit."""
         if tokens <= 0 and items <= 0:
             return 0
-        return max(1, -(-tokens // self.max_tokens), -(-items // self.max_size))
+        per_batch = max(1, min(self.max_tokens, batch_tokens or self.max_tokens))
+        return max(1, -(-tokens // per_batch), -(-items // self.max_size))
 
 
 class AdmissionGate:
@@ -192,11 +131,12 @@ class AdmissionGate:
         batch starts within one batch time."""
         if self.cost is None or not self.cost.measured:
             return 0.0
-        tokens, items = self.admitted_tokens, self.admitted_items
+        tokens, items, budget = self.admitted_tokens, self.admitted_items, None
         if self.queue is not None:  # what waits for the engine, not what it is running now
             tokens, items = self.queue.queued_tokens, self.queue.queued
+            budget = self.queue.batch_tokens
         if self.shape is not None:
-            batches = self.shape.batches(tokens, items)
+            batches = self.shape.batches(tokens, items, budget)
         else:
             batches = 1 if tokens or items else 0
         return self.cost.seconds(batches, tokens)

@@ -106,6 +106,9 @@ def build_state(
             hint=f"Build with trt_llm.build.max_num_tokens of at least {tokenizer.max_seq_len}.",
         )
     metrics = ServerMetrics()
+    if cost is not None and isinstance(engine, EngineConnection):
+        for size, tokens, padded, seconds in engine.calibration:  # not in the metrics: no request
+            cost.observe_batch(size, tokens, padded, seconds)
     observers = (metrics,) if cost is None else (metrics, cost)
     batcher = engine_client(engine, settings, Observers(observers))
     metrics.track_queue(lambda: batcher.queued)

@@ -266,6 +266,29 @@ def test_the_engine_process_serves_and_stops_cleanly(artifact: Path) -> None:
         with_client(engine.connection, after)
 
 
+def test_the_engine_times_two_batch_shapes_before_it_serves(artifact: Path) -> None:
+    """compute.calibrate: a warm-up batch, one longest input, two of them -- what admission's
+    batch-cost fit starts from -- and the front-end's fit can tell fixed from per-token cost."""
+    from bei_cli.runtime.batch_cost import BatchCost
+
+    engine = start_engine_process(artifact, device="cpu")
+    try:
+        calibration = engine.connection.calibration
+        length = engine.connection.info.max_seq_len
+    finally:
+        engine.close()
+    assert [(size, tokens) for size, tokens, _, _ in calibration] == [
+        (1, min(8, length)),
+        (1, length),
+        (2, 2 * length),
+    ]
+    assert all(seconds > 0 and padded == tokens for _, tokens, padded, seconds in calibration)
+    cost = BatchCost()
+    for stats in calibration:
+        cost.observe_batch(*stats)
+    assert cost.measured
+
+
 def test_a_load_failure_is_the_engines_own_error(tmp_path: Path) -> None:
     root = fake_artifact(tmp_path)
     (root / MODEL_DIR / "vocab.txt").write_text("tampered")

@@ -56,6 +56,7 @@ def test_timeout_header_is_relative_and_deadline_header_is_epoch_milliseconds() 
 class _Queue:
     queued = 0
     queued_tokens = 0
+    batch_tokens = 1 << 30  # no budget below the engine's limit
 
 
 def test_wait_over_the_bound_is_refused_with_when_to_retry() -> None:
@@ -91,6 +92,24 @@ def test_batch_cost_separates_fixed_from_per_token_seconds() -> None:
     assert cost.seconds(2, 1_000) == pytest.approx(2 * fixed + 1_000 * per_token)
 
 
+def test_batches_of_one_shape_keep_the_per_token_cost_learned_before() -> None:
+    """The engine's calibration (two shapes) teaches the slope; a warm-up of same-size small
+    batches must not turn it back into all-fixed cost, or 240 queued long inputs look like 24
+    cheap batches (0.8 s) instead of the ~3.5 s of work they are."""
+    cost = BatchCost()
+    for stats in [(1, 8, 8, 0.01), (1, 256, 256, 0.016), (2, 512, 512, 0.030)]:
+        cost.observe_batch(*stats)  # the first is warm-up, not counted
+    _, learned = cost.coefficients()
+    assert learned == pytest.approx(0.014 / 256)
+    for _ in range(40):
+        cost.observe_batch(size=2, tokens=512, padded_tokens=512, seconds=0.033)
+    fixed, per_token = cost.coefficients()
+    # the slope of the last fit that could tell (the 256-token batch still weighing in)
+    assert learned <= per_token <= 0.033 / 512
+    assert fixed + 512 * per_token == pytest.approx(0.033, rel=1e-4)  # their own mean time
+    assert cost.seconds(24, 240 * 256) > 3.4
+
+
 def test_short_inputs_are_not_refused_for_what_small_batches_cost() -> None:
     """Only batches of one short input measured so far: 64 more such inputs are one more batch
     (about the same time), not 64 times a tokens/s rate measured on batches of one."""
@@ -103,6 +122,23 @@ def test_short_inputs_are_not_refused_for_what_small_batches_cost() -> None:
     assert gate.estimated_wait_s() == pytest.approx(0.05)
     with gate.queued([[1] * 8]):
         pass
+
+
+def test_the_wait_counts_batches_of_the_engines_current_budget() -> None:
+    """An engine whose batches were cut to its time budget (1,024 of its 16,384 tokens) takes
+    16 batches for 16,384 queued tokens, not one: with one batch shape measured (all of its
+    time per batch) the estimate must count them, or admission lets in 16 times its bound."""
+    queue, cost = _Queue(), BatchCost()
+    shape = BatchShape(max_tokens=16_384, max_size=256)
+    gate = AdmissionGate(1_000, max_wait_s=1.0, queue=queue, cost=cost, shape=shape)
+    for _ in range(6):
+        cost.observe_batch(size=4, tokens=1_024, padded_tokens=1_024, seconds=0.2)
+    queue.queued, queue.queued_tokens, queue.batch_tokens = 64, 16_384, 1_024
+    assert gate.estimated_wait_s() == pytest.approx(16 * 0.2)
+    with pytest.raises(OverloadedError), gate.queued([[1] * 256]):
+        pass
+    queue.batch_tokens = 1 << 30
+    assert gate.estimated_wait_s() == pytest.approx(0.2)
 
 
 def test_slow_engine_answers_only_200_and_429_with_retry_after(make_app: AppFactory) -> None:
