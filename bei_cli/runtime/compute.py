@@ -89,16 +89,20 @@ def run_batch(engine: Engine, items: Sequence[QueuedItem[Any]]) -> BatchRun:
 
 # Batch statistics as observe_batch takes them: (size, tokens, padded tokens, seconds).
 BatchStats = tuple[int, int, int, float]
+# The calibration's input length: long enough that per-token cost shows, short enough that a
+# 32k-token model on a CPU does not spend minutes timing itself before it serves.
+CALIBRATION_TOKENS = 256
 
 
 def calibrate(engine: Engine) -> list[BatchStats]:
     """Time the engine at two batch shapes before it serves, so the batch-cost fit can tell fixed
     from per-token cost from the first request on (one shape cannot: a burst of long inputs was
     then costed at what the small warm-up batches took, and all of it admitted). Returns a
-    warm-up batch (one-off costs; the fit skips the first batch) and one long input alone and
-    two together, each timed on its second run (the first may capture graphs)."""
+    warm-up batch (one-off costs; the fit skips the first batch) and one input of
+    CALIBRATION_TOKENS (or the model's maximum, if shorter) alone and two together, each timed
+    on its second run (the first may capture graphs)."""
     info = engine.info
-    length = info.max_seq_len
+    length = min(info.max_seq_len, CALIBRATION_TOKENS)
     shapes = [(1, min(8, length)), (1, length)]
     if info.max_batch_size >= 2 and 2 * length <= info.max_batch_tokens:
         shapes.append((2, length))

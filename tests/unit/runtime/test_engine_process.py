@@ -267,14 +267,15 @@ def test_the_engine_process_serves_and_stops_cleanly(artifact: Path) -> None:
 
 
 def test_the_engine_times_two_batch_shapes_before_it_serves(artifact: Path) -> None:
-    """compute.calibrate: a warm-up batch, one longest input, two of them -- what admission's
+    """compute.calibrate: a warm-up batch, one long input, two of them -- what admission's
     batch-cost fit starts from -- and the front-end's fit can tell fixed from per-token cost."""
     from bei_cli.runtime.batch_cost import BatchCost
+    from bei_cli.runtime.compute import CALIBRATION_TOKENS
 
     engine = start_engine_process(artifact, device="cpu")
     try:
         calibration = engine.connection.calibration
-        length = engine.connection.info.max_seq_len
+        length = min(engine.connection.info.max_seq_len, CALIBRATION_TOKENS)
     finally:
         engine.close()
     assert [(size, tokens) for size, tokens, _, _ in calibration] == [
