@@ -138,7 +138,8 @@ class EngineServer:
     def _run(self, items: list[_Item]) -> BatchRun:
         """One batch, on the thread count the tuner picks; its cost feeds the tuner and the
         queue's batch budget."""
-        threads = None if self._threads is None else self._threads.choose()
+        waiting = self._queue.queued > 0
+        threads = None if self._threads is None else self._threads.choose(waiting)
         run = run_batch(self._engine, items)
         self._queue.observe_batch(*run.stats)
         if threads is not None and self._threads is not None and run.rows is not None:

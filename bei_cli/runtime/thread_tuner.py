@@ -9,7 +9,11 @@ load, and the load is only known while it runs, so the engine keeps measuring: i
 count whose recent batches cost the least per padded token and every EXPLORE_EVERY batches gives
 the others TRIALS batches, so a change of load is noticed within a few seconds. A trial of a
 count that cost k times the best waits k times longer (at most MAX_BACKOFF): trials of the
-3.6x slower count took a third of the engine's time under that load otherwise.
+3.6x slower count took a third of the engine's time under that load otherwise. Only batches
+run while more work waits are tuned: with nothing waiting, a batch's own latency is what
+counts, and it runs on every thread (the default count) without being measured -- a light
+load on free cores is where all threads are fastest, and trials there would slow one request
+in twenty.
 
 Only a torch engine on the CPU is tuned (torch.set_num_threads is process-wide, and in the
 engine process only the engine thread runs torch); GPUs and ONNX Runtime sessions are left alone.
@@ -48,8 +52,13 @@ class ThreadTuner:
     def best(self) -> int:
         return self._best
 
-    def choose(self) -> int:
-        """The count for the next batch (applied); call once before each batch."""
+    def choose(self, waiting: bool = True) -> int | None:
+        """The count for the next batch (applied); call once before each batch. `waiting`: more
+        work is queued behind it. Returns the count to report to `observe`, or None when the
+        batch runs on the default count unmeasured (nothing waiting)."""
+        if not waiting:
+            self._apply(self.counts[0])
+            return None
         untried = [count for count in self.counts if count not in self._cost]
         if untried:
             count = untried[0]
@@ -63,10 +72,13 @@ class ThreadTuner:
         else:
             self._since_trial += 1
             count = self._best
+        self._apply(count)
+        return count
+
+    def _apply(self, count: int) -> None:
         if count != self._current:
             self._set_threads(count)
             self._current = count
-        return count
 
     def _interval(self) -> float:
         """Batches between trials: longer the worse the best other count did."""

@@ -10,6 +10,7 @@ def drive(tuner: ThreadTuner, cost: dict[int, float], batches: int) -> list[int]
     used = []
     for _ in range(batches):
         count = tuner.choose()
+        assert count is not None
         used.append(count)
         tuner.observe(count, 1000, cost[count] * 1000)
     return used
@@ -45,3 +46,15 @@ def test_a_much_slower_count_is_tried_less_often() -> None:
     used = drive(tuner, {2: 1e-5, 1: 1e-4}, 2 + 400)[2:]
     trials = used.count(1)
     assert 2 * 400 // int(MAX_BACKOFF * EXPLORE_EVERY + 2) <= trials <= 2 * 400 // 50
+
+
+def test_with_nothing_waiting_a_batch_runs_on_every_thread_unmeasured() -> None:
+    """Light load: a lone batch's latency is what counts, so it runs on the default count even
+    where 1 thread measured cheaper under load, and no trial slows it."""
+    applied: list[int] = []
+    tuner = ThreadTuner((2, 1), applied.append)
+    drive(tuner, {2: 4e-5, 1: 2.5e-5}, 30)
+    assert tuner.best == 1
+    assert [tuner.choose(waiting=False) for _ in range(100)] == [None] * 100
+    assert applied[-1] == 2
+    assert tuner.choose(waiting=True) == 1 and applied[-1] == 1
