@@ -171,6 +171,15 @@ def percentiles(values: list[float]) -> dict[str, float | int]:
     }
 
 
+def latency_summary(latencies: list[tuple[str, float]]) -> dict[str, Any]:
+    """Counts per status and the percentiles of the 200s, as Probe and RawProbe report them."""
+    counts: dict[str, int] = {}
+    for status, _ in latencies:
+        counts[status] = counts.get(status, 0) + 1
+    ok = [s for status, s in latencies if status == "200"]
+    return {"statuses": counts, "ok": percentiles(ok)}
+
+
 @dataclass
 class Probe:
     """Closed-loop clients (each sends, waits for the answer, sends again) until `stop` is
@@ -215,11 +224,7 @@ class Probe:
                 await asyncio.sleep(wait)
 
     def summary(self) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for status, _ in self.latencies:
-            counts[status] = counts.get(status, 0) + 1
-        ok = [s for status, s in self.latencies if status == "200"]
-        return {"statuses": counts, "ok": percentiles(ok)}
+        return latency_summary(self.latencies)
 
 
 @dataclass
@@ -291,11 +296,7 @@ class RawProbe:
         return status, headers
 
     def summary(self) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for status, _ in self.latencies:
-            counts[status] = counts.get(status, 0) + 1
-        ok = [s for status, s in self.latencies if status == "200"]
-        return {"statuses": counts, "ok": percentiles(ok)}
+        return latency_summary(self.latencies)
 
 
 def rss_bytes(root_pid: int) -> int:
