@@ -138,12 +138,12 @@ class EngineServer:
     def _run(self, items: list[_Item]) -> BatchRun:
         """One batch, on the thread count the tuner picks; its cost feeds the tuner and the
         queue's batch budget."""
-        waiting = self._queue.queued > 0
-        threads = None if self._threads is None else self._threads.choose(waiting)
+        threads = None if self._threads is None else self._threads.choose()
         run = run_batch(self._engine, items)
         self._queue.observe_batch(*run.stats)
-        if threads is not None and self._threads is not None and run.rows is not None:
-            self._threads.observe(threads, run.padded_tokens, run.seconds)
+        if self._threads is not None:
+            tokens = run.padded_tokens if run.rows is not None else 0
+            self._threads.observe(threads, tokens, run.seconds)
         return run
 
     def _snapshot(self) -> list[int]:
