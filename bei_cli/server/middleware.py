@@ -28,6 +28,7 @@ from bei_cli.errors import (
 )
 from bei_cli.server.errors import error_response, internal_error_response
 from bei_cli.server.metrics import ServerMetrics
+from bei_cli.server.transport import header
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -97,13 +98,6 @@ class ErrorGuard:
                 error_response(exc) if isinstance(exc, BeiError) else internal_error_response(exc)
             )
             await response(scope, receive, send)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def is_json(content_type: str) -> bool:
@@ -176,13 +170,13 @@ class RequestBodyGuard:
             await self.app(scope, receive, send)
             return
         try:
-            content_type = _header(scope, b"content-type")
+            content_type = header(scope, b"content-type")
             if content_type is not None and not is_json(content_type):
                 raise UnsupportedMediaTypeError(
                     f"Send the body as JSON with Content-Type: application/json "
                     f"(got {content_type!r})."
                 )
-            declared = _header(scope, b"content-length")
+            declared = header(scope, b"content-length")
             expected = int(declared) if declared is not None and declared.isdigit() else 0
             if expected > self.reader.limit:
                 raise self.reader.too_large()

@@ -29,11 +29,12 @@ ZSTD_LEVEL = 3
 _ZSTD = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
 
 
-def header(scope: Scope, name: bytes) -> str:
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first `name` header of the request (`name` lower-case), or None."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return str(value.decode("latin-1"))
-    return ""
+    return None
 
 
 def quality(accept: str) -> dict[str, float]:
@@ -79,7 +80,7 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = header(scope, REQUEST_ID)
+        given = header(scope, REQUEST_ID) or ""
         request_id = given if 0 < len(given) <= MAX_REQUEST_ID else next_request_id()
 
         async def send_with_id(message: Message) -> None:
@@ -98,7 +99,7 @@ class ContentNegotiation:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        packed = prefers_msgpack(header(scope, b"accept"))
+        packed = prefers_msgpack(header(scope, b"accept") or "")
         token = REPLY_FORMAT.set(MSGPACK if packed else JSON)
         try:
             await self.app(scope, receive, send)
@@ -128,7 +129,7 @@ class ResponseCompression:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        encoding = encoding_for(header(scope, b"accept-encoding"))
+        encoding = encoding_for(header(scope, b"accept-encoding") or "")
         if scope["type"] != "http" or encoding is None:
             await self.app(scope, receive, send)
             return
