@@ -180,7 +180,10 @@ class ProcessEngineClient:
             per_token=per_token,
         )
         try:
-            await socket.send(frames)
+            try:
+                await socket.send(frames)
+            except zmq.ZMQError:  # closed while it waited at the high-water mark
+                raise NotReadyError("The server is shutting down.") from None
             return list(await asyncio.gather(*futures))
         finally:
             self._settle(first, futures)
