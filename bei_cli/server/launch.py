@@ -15,6 +15,7 @@ thread of the one server process (`app_from_artifact`).
 from __future__ import annotations
 
 import functools
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from fastapi import FastAPI
 
 from bei_cli.engine.artifact import MODEL_DIR, load_engine, read_manifest
 from bei_cli.engine.manifest import Manifest
-from bei_cli.errors import CredentialsError
+from bei_cli.errors import CredentialsError, EngineError, FrontEndError
 from bei_cli.runtime.engine_process import start_engine_process
 from bei_cli.runtime.process_client import EngineConnection
 from bei_cli.server.app import create_app
@@ -147,5 +148,26 @@ def serve_artifact(
     )
     try:
         serve(app_factory(artifact_dir, settings, engine.connection), settings)
+    except (EngineError, FrontEndError) as exc:
+        if engine.running:
+            raise
+        raise engine_exit_error(engine.process.returncode) from exc
     finally:
         engine.close()
+
+
+def engine_exit_error(returncode: int) -> EngineError:
+    """What stopped the server when its engine process exited on its own."""
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else ""
+        how = f"was killed by signal {-returncode} {name}".rstrip()
+    else:
+        how = f"exited with code {returncode}"
+    hint = "Its log above says why; a supervisor (Kubernetes, docker --restart) restarts bei serve."
+    if returncode == -signal.SIGKILL:
+        hint = (
+            "SIGKILL is most often the kernel's out-of-memory killer (dmesg, or the "
+            "container's OOMKilled status): give the server more memory, or "
+            "build with a smaller trt_llm.build.max_num_tokens (the largest batch)."
+        )
+    return EngineError(f"The engine process {how} while serving; the server stopped.", hint=hint)

@@ -12,6 +12,10 @@ SIGTERM/SIGINT drain each front-end (`drain.DrainGate`): /health and new request
 while in-flight requests finish (up to `settings.shutdown_timeout_s`), then the server stops,
 the app's lifespan closes its engine client, and `serve` returns. A second signal closes the
 listener at once (granian still lets the requests in flight finish).
+An engine that stops on its own while serving (killed by the OOM killer, a crashed engine
+thread) stops its front-ends the same way, and `serve` raises `EngineError`: the server exits
+non-zero, so whatever supervises it (Kubernetes, `docker run --restart`, systemd) restarts it,
+rather than a replica that answers 503 for ever (vLLM's API server does the same).
 With several front-ends the parent relays the first signal as SIGUSR1 (drain), so a front-end
 that also got the signal itself (a process-group kill, Ctrl-C) drains rather than stopping.
 """
@@ -37,7 +41,7 @@ from granian.log import LogLevels
 from granian.server.embed import Server
 from starlette.applications import Starlette
 
-from bei_cli.errors import ConfigError, FrontEndError
+from bei_cli.errors import BeiError, ConfigError, EngineError, FrontEndError
 from bei_cli.server.drain import DrainGate
 from bei_cli.server.settings import ServerSettings, default_workers
 
@@ -51,6 +55,9 @@ MAX_HEADER_TIMEOUT_MS = 60_000
 # How long the parent waits for a front-end beyond its own drain budget.
 JOIN_MARGIN_S = 10.0
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# How often a front-end checks that its engine still runs (the engine client notices a dead
+# engine process within its own poll, 0.5 s, and fails what waits on it).
+ENGINE_WATCH_S = 0.5
 
 
 def workers_for(settings: ServerSettings, factory: bool) -> int:
@@ -116,14 +123,33 @@ async def _serve_one(app: object, settings: ServerSettings) -> None:
         else:
             drain()
 
+    engine_lost: list[bool] = []
+
+    def watch_engine() -> None:
+        if gate.draining or state is None:
+            return
+        if state.ready and not state.batcher.alive:
+            log.error("the engine stopped while serving: stopping this front-end")
+            engine_lost.append(True)
+            drain()
+            return
+        loop.call_later(ENGINE_WATCH_S, watch_engine)
+
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal)
     loop.add_signal_handler(DRAIN_SIGNAL, drain)
+    loop.call_later(ENGINE_WATCH_S, watch_engine)
     try:
         await server.serve()
     finally:
         for sig in (*STOP_SIGNALS, DRAIN_SIGNAL):
             loop.remove_signal_handler(sig)
+    if engine_lost:
+        raise EngineError(
+            "The engine stopped while serving; the server stopped with it.",
+            hint="Its log above says why (a process killed with SIGKILL is most often the "
+            "kernel's out-of-memory killer); a supervisor restarts the server.",
+        )
 
 
 def serve_front_end(app: object, settings: ServerSettings) -> None:
@@ -134,7 +160,11 @@ def serve_front_end(app: object, settings: ServerSettings) -> None:
 def _front_end_process(factory: AppFactory, settings: ServerSettings) -> None:
     _die_with_parent()
     logging.basicConfig(level=settings.log_level.upper())
-    serve_front_end(factory(), settings)
+    try:
+        serve_front_end(factory(), settings)
+    except BeiError as exc:  # the parent reports the front-end's exit; no traceback here
+        log.error("%s", exc.message)
+        sys.exit(exc.exit_code)
 
 
 def _die_with_parent() -> None:

@@ -3,8 +3,10 @@ sentence-transformers, the engine in a process of its own, and SIGTERM stopping 
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +101,36 @@ def test_sigterm_stops_the_front_end_and_the_engine_process(
         assert not running(engine_pid)
         log = server.log.read_text()
         assert "Traceback" not in log, log[-3000:]
+    finally:
+        server.stop()
+
+
+def test_an_engine_killed_while_serving_stops_the_server_with_a_clear_error(
+    cpu_artifact: Path, hub_env: dict[str, str]
+) -> None:
+    """The OOM killer's SIGKILL: the request in flight gets an error answer (not a hang, not a
+    reset), then `bei serve` exits non-zero, saying what happened, so a supervisor restarts
+    it -- not a replica that answers 503 for ever."""
+    server = ServerProcess(cpu_artifact, hub_env)
+    try:
+        engine_pid = engine_pid_of(server)
+        answers: list[httpx.Response] = []
+        body = {"input": varied_texts(1024, seed=5), "model": "minilm"}
+
+        def in_flight() -> None:
+            answers.append(httpx.post(f"{server.url}/v1/embeddings", json=body, timeout=60))
+
+        request = threading.Thread(target=in_flight)
+        request.start()
+        time.sleep(0.5)
+        os.kill(engine_pid, signal.SIGKILL)
+        request.join(60)
+        assert server.process.wait(30) == 1
+        assert len(answers) == 1 and answers[0].status_code in (500, 503), answers
+        assert "error" in answers[0].json()
+        log = server.log.read_text()
+        assert "engine process was killed by signal 9 SIGKILL" in log, log[-3000:]
+        assert "out-of-memory" in log and "Traceback" not in log, log[-3000:]
     finally:
         server.stop()
 
