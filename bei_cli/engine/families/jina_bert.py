@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 
-from bei_cli.engine.families.loading import loading_problems, read_safetensors
-from bei_cli.engine.quantized_checkpoint import QUANT_FILE
+from bei_cli.engine.families.encoder_parts import EncoderSettings, padding_bias, refuse_quantized
+from bei_cli.engine.families.loading import load_exactly, read_safetensors
 from bei_cli.errors import UnsupportedModelError
 
 MODEL_TYPE = "jina_bert"
@@ -42,29 +42,14 @@ CLASSIFIER = "JinaBertForSequenceClassification"
 
 
 @dataclass(frozen=True)
-class JinaBertSettings:
-    vocab_size: int
-    hidden_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    intermediate_size: int
-    type_vocab_size: int
-    layer_norm_eps: float
+class JinaBertSettings(EncoderSettings):
     feed_forward_type: str
-    pad_token_id: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> JinaBertSettings:
         return cls(
-            vocab_size=int(config["vocab_size"]),
-            hidden_size=int(config["hidden_size"]),
-            num_hidden_layers=int(config["num_hidden_layers"]),
-            num_attention_heads=int(config["num_attention_heads"]),
-            intermediate_size=int(config["intermediate_size"]),
-            type_vocab_size=int(config.get("type_vocab_size", 2)),
-            layer_norm_eps=float(config.get("layer_norm_eps", 1e-12)),
+            **EncoderSettings.fields(config, layer_norm_eps=1e-12),
             feed_forward_type=str(config["feed_forward_type"]),
-            pad_token_id=int(config.get("pad_token_id") or 0),
         )
 
 
@@ -205,13 +190,7 @@ class JinaBertModel(nn.Module):
         positions = torch.arange(width, device=mask.device)
         distance = (positions[None, :] - positions[:, None]).abs().float()
         alibi = -self.slopes.float()[:, None, None] * distance
-        if mask.dim() == 4:
-            padding = mask.float()
-        else:
-            padding = torch.zeros(mask.shape, device=mask.device).masked_fill(
-                mask == 0, torch.finfo(torch.float32).min
-            )[:, None, None, :]
-        return (alibi[None] + padding).to(dtype)
+        return (alibi[None] + padding_bias(mask, torch.float32)).to(dtype)
 
     def forward(
         self,
@@ -270,12 +249,7 @@ def load_jina(
     model_dir: Path, dtype: torch.dtype, layer: LayerFactory, remote_code: str
 ) -> torch.nn.Module:
     """A Jina-BERT v2 checkpoint built from `layer` blocks, its weights placed exactly."""
-    if (model_dir / QUANT_FILE).is_file():
-        raise UnsupportedModelError(
-            f"{model_dir} is a quantized (FP8 / NVFP4) Jina-BERT v2 checkpoint; bei's "
-            "JinaBertModel has no quantized compute, and casting the stored values would be wrong.",
-            hint="Build Jina-BERT v2 without quantization (float32, float16 or bfloat16).",
-        )
+    refuse_quantized(model_dir, "Jina-BERT v2", "JinaBertModel", "Jina-BERT v2")
     config = json.loads((model_dir / "config.json").read_text())
     settings = JinaBertSettings.from_config(config)
     weights = read_weights(model_dir)
@@ -286,24 +260,12 @@ def load_jina(
         _refuse_classifier_head(weights, model_dir)
         model = JinaBertModel(settings, layer)
         weights = {_native_name(k): v for k, v in weights.items()}
-    expected = model.state_dict()
-    info = {
-        "missing_keys": sorted(set(expected) - set(weights)),
-        "unexpected_keys": sorted(set(weights) - set(expected)),
-        "mismatched_keys": sorted(
-            k for k in expected if k in weights and weights[k].shape != expected[k].shape
-        ),
-    }
+    hint = (
+        f"bei reads the layout {remote_code} publishes (docs/models.md); a checkpoint "
+        "with other weights is not served."
+    )
     # An embedder may leave the masked-LM head and the pooler unused; the reranker uses all.
-    problems = loading_problems(info, base_model_load=isinstance(model, JinaBertModel))
-    if problems:
-        raise UnsupportedModelError(
-            f"{type(model).__name__} does not match the checkpoint's weights in {model_dir}: "
-            f"{'; '.join(problems)}.",
-            hint=f"bei reads the layout {remote_code} publishes (docs/models.md); a checkpoint "
-            "with other weights is not served.",
-        )
-    model.load_state_dict({k: weights[k] for k in expected}, strict=True)
+    load_exactly(model, weights, model_dir, hint, base_model_load=isinstance(model, JinaBertModel))
     model.to(dtype)
     for module in model.modules():
         if isinstance(module, JinaBertModel):

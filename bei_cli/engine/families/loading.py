@@ -99,11 +99,17 @@ def read_safetensors(model_dir: Path, model_name: str) -> dict[str, torch.Tensor
 
 
 def load_exactly(
-    model: torch.nn.Module, weights: dict[str, torch.Tensor], model_dir: Path, hint: str
+    model: torch.nn.Module,
+    weights: dict[str, torch.Tensor],
+    model_dir: Path,
+    hint: str,
+    *,
+    base_model_load: bool = True,
 ) -> None:
     """Load `weights` into bei's own `model`, refusing (exit 4, naming the keys) unless every
-    parameter comes from the checkpoint and every tensor finds its place (the pooler and the
-    pretraining heads an embedder never runs may be left over)."""
+    parameter comes from the checkpoint and every tensor finds its place (with
+    `base_model_load`, the pooler and the pretraining heads an embedder never runs may be left
+    over; a classifier uses every tensor)."""
     expected = model.state_dict()
     info = {
         "missing_keys": sorted(set(expected) - set(weights)),
@@ -112,7 +118,7 @@ def load_exactly(
             k for k in expected if k in weights and weights[k].shape != expected[k].shape
         ),
     }
-    problems = loading_problems(info, base_model_load=True)
+    problems = loading_problems(info, base_model_load=base_model_load)
     if problems:
         raise UnsupportedModelError(
             f"{type(model).__name__} does not match the checkpoint's weights in {model_dir}: "

@@ -33,44 +33,28 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
+from bei_cli.engine.families.encoder_parts import EncoderSettings, padding_bias, refuse_quantized
 from bei_cli.engine.families.loading import load_exactly, read_safetensors
-from bei_cli.engine.quantized_checkpoint import QUANT_FILE
-from bei_cli.errors import UnsupportedModelError
 
 MODEL_TYPE = "nomic_bert_moe"
 REMOTE_CODE = "nomic-ai/nomic-bert-2048"
 
 
 @dataclass(frozen=True)
-class NomicMoeSettings:
-    vocab_size: int
-    hidden_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    intermediate_size: int
-    type_vocab_size: int
-    layer_norm_eps: float
+class NomicMoeSettings(EncoderSettings):
     rope_theta: float
     num_experts: int
     moe_top_k: int
     moe_every_n_layers: int
-    pad_token_id: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> NomicMoeSettings:
         return cls(
-            vocab_size=int(config["vocab_size"]),
-            hidden_size=int(config["hidden_size"]),
-            num_hidden_layers=int(config["num_hidden_layers"]),
-            num_attention_heads=int(config["num_attention_heads"]),
-            intermediate_size=int(config["intermediate_size"]),
-            type_vocab_size=int(config.get("type_vocab_size", 2)),
-            layer_norm_eps=float(config.get("layer_norm_eps", 1e-5)),
+            **EncoderSettings.fields(config, layer_norm_eps=1e-5),
             rope_theta=float(config["rope_parameters"]["rope_theta"]),
             num_experts=int(config["num_experts"]),
             moe_top_k=int(config["moe_top_k"]),
             moe_every_n_layers=int(config["moe_every_n_layers"]),
-            pad_token_id=int(config.get("pad_token_id") or 0),
         )
 
     def is_moe_block(self, index: int) -> bool:
@@ -229,7 +213,7 @@ class NomicBertMoeModel(nn.Module):
         mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
         types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
         hidden = self.emb_ln(self.embeddings(input_ids, types))
-        bias = _attention_bias(mask, hidden.dtype)
+        bias = padding_bias(mask, hidden.dtype)
         cos, sin = (t.to(hidden.dtype) for t in self.rotary(input_ids.shape[1], hidden.device))
         states = [hidden]
         for layer in self.encoder.layers:
@@ -240,26 +224,10 @@ class NomicBertMoeModel(nn.Module):
         )
 
 
-def _attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The padding mask as an additive bias: `mask` is the (batch, length) 0/1 mask, or the
-    CUDA-graph path's (batch, 1, length, length) additive one (cuda_graphs.additive_mask)."""
-    if mask.dim() == 4:
-        return mask.to(dtype)
-    blocked = torch.zeros(mask.shape, device=mask.device, dtype=dtype)
-    return blocked.masked_fill(mask == 0, torch.finfo(dtype).min)[:, None, None, :]
-
-
 def load_nomic_moe(model_dir: Path, dtype: torch.dtype, **_: Any) -> torch.nn.Module:
     """The checkpoint in model_dir as a NomicBertMoeModel; refused unless every weight is
     placed."""
-    if (model_dir / QUANT_FILE).is_file():
-        raise UnsupportedModelError(
-            f"{model_dir} is a quantized (FP8 / NVFP4) NomicBERT MoE checkpoint; bei's "
-            "NomicBertMoeModel has no quantized compute, and casting the stored values would be "
-            "wrong.",
-            hint="Build nomic-embed-text-v2-moe without quantization (float32, float16 or "
-            "bfloat16).",
-        )
+    refuse_quantized(model_dir, "NomicBERT MoE", "NomicBertMoeModel", "nomic-embed-text-v2-moe")
     config = json.loads((model_dir / "config.json").read_text())
     model = NomicBertMoeModel(NomicMoeSettings.from_config(config))
     weights = read_safetensors(model_dir, "NomicBertMoeModel")
