@@ -123,6 +123,17 @@ def native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def python_loop_s(iterations: int = 10_000_000) -> float:
+    """Seconds of a plain Python loop: this core's speed for the front-end's kind of work, so
+    that runs on different machines (or one machine on a slow day) can be told apart. The
+    fake-engine ceiling (part c) scales with its inverse."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(iterations):
+        total += i
+    return round(time.perf_counter() - start, 3)
+
+
 def build_context(args: argparse.Namespace, work: Path) -> Context:
     from tokenizers import Tokenizer
 
@@ -156,9 +167,11 @@ def print_table(checks: list[tuple[str, float | None, str, str]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    loop_before = python_loop_s()
     print(
         f"load generator: {'wrk' if wrk_available() else 'baseten-performance-client (no wrk)'}; "
-        f"native bf16: {native_bf16()}; parts {','.join(args.parts)}",
+        f"native bf16: {native_bf16()}; parts {','.join(args.parts)}; "
+        f"python loop (10M iterations) {loop_before} s",
         flush=True,
     )
     results: dict[str, Any] = {}
@@ -183,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         **environment(),
         "native_bf16": native_bf16(),
+        "python_loop_10m_s": {"before": loop_before, "after": python_loop_s()},
         "kernel": platform.release(),
         "load_generator": "wrk" if wrk_available() else "baseten-performance-client",
     }
