@@ -27,20 +27,22 @@ def context() -> Any:
     ctx.term()
 
 
-def _peer(context: zmq.Context[Any], hwm: int | None = None) -> zmq.Socket[Any]:
-    peer = context.socket(zmq.ROUTER)
-    peer.setsockopt(zmq.LINGER, 0)
+def _socket(context: zmq.Context[Any], kind: int, hwm_option: int, hwm: int | None) -> Any:
+    socket = context.socket(kind)
+    socket.setsockopt(zmq.LINGER, 0)
     if hwm is not None:
-        peer.setsockopt(zmq.RCVHWM, hwm)
+        socket.setsockopt(hwm_option, hwm)
+    return socket
+
+
+def _peer(context: zmq.Context[Any], hwm: int | None = None) -> zmq.Socket[Any]:
+    peer = _socket(context, zmq.ROUTER, zmq.RCVHWM, hwm)
     peer.bind(ADDRESS)
     return peer
 
 
 def _client(context: zmq.Context[Any], hwm: int | None = None) -> zmq.Socket[Any]:
-    client = context.socket(zmq.DEALER)
-    client.setsockopt(zmq.LINGER, 0)
-    if hwm is not None:
-        client.setsockopt(zmq.SNDHWM, hwm)
+    client = _socket(context, zmq.DEALER, zmq.SNDHWM, hwm)
     client.connect(ADDRESS)
     return client
 
