@@ -44,6 +44,7 @@ from starlette.applications import Starlette
 from bei_cli.errors import BeiError, ConfigError, EngineError, FrontEndError
 from bei_cli.server.drain import DrainGate
 from bei_cli.server.settings import ServerSettings, default_workers
+from bei_cli.server.state import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -125,20 +126,21 @@ async def _serve_one(app: object, settings: ServerSettings) -> None:
 
     engine_lost: list[bool] = []
 
-    def watch_engine() -> None:
-        if gate.draining or state is None:
+    def watch_engine(watched: ServerState) -> None:
+        if gate.draining:
             return
-        if state.ready and not state.batcher.alive:
+        if watched.ready and not watched.batcher.alive:
             log.error("the engine stopped while serving: stopping this front-end")
             engine_lost.append(True)
             drain()
             return
-        loop.call_later(ENGINE_WATCH_S, watch_engine)
+        loop.call_later(ENGINE_WATCH_S, watch_engine, watched)
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal)
     loop.add_signal_handler(DRAIN_SIGNAL, drain)
-    loop.call_later(ENGINE_WATCH_S, watch_engine)
+    if state is not None:  # an app of bei's (one without a ServerState has no engine to watch)
+        loop.call_later(ENGINE_WATCH_S, watch_engine, state)
     try:
         await server.serve()
     finally:
